@@ -1,0 +1,5 @@
+//! From untrusted model output to typed tool calls: strict JSON, envelope formats, tools.
+
+pub mod envelope;
+pub mod json;
+pub mod tools;

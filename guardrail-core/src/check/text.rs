@@ -1,0 +1,1 @@
+//! Checks every string argument for invisible and direction-changing characters.

@@ -1,0 +1,3 @@
+//! Secret and PII scanning of arguments and tool output.
+
+pub mod secrets;
