@@ -5,4 +5,5 @@
 pub mod host;
 pub mod path;
 pub mod sql;
+pub mod secret;
 pub mod text;

@@ -1,0 +1,341 @@
+//! The compiled guard: build it once from a policy, share it across threads, call it per action.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use serde::Serialize;
+
+use crate::action::envelope::{self, Candidate, Format, ParseLimits};
+use crate::action::json::JsonLimits;
+use crate::action::tools::{ArgKind, BlastRadius, Builtin, ToolCall, ToolRegistry, ToolSpec};
+use crate::check::host::HostChecker;
+use crate::check::path::PathChecker;
+use crate::check::sql::{Dialect, SqlChecker};
+use crate::check::text::{TextLevel, check_text};
+use crate::policy::{HighBlastRadius, Policy, PolicyError, PolicyIssue};
+use crate::check::secret::SecretCheck;
+use crate::verdict::{Coded, Decision, Reason, ReasonCode};
+
+/// Per-call options for [`Guard::screen_action_with`].
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ActionOptions {
+    /// SQL dialect for this call, overriding the policy's (replay sets it per corpus row).
+    pub dialect: Option<Dialect>,
+    /// Keep screening after the first deny and report every finding (default: stop at the first).
+    pub all_findings: bool,
+}
+
+/// Time spent per stage, in nanoseconds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Timings {
+    /// Finding and parsing the calls.
+    pub parse_ns: u64,
+    /// Typing, schema and argument checks.
+    pub checks_ns: u64,
+    /// Everything.
+    pub total_ns: u64,
+}
+
+/// One call found in the output, and what became of it.
+#[derive(Debug, Clone, Serialize)]
+pub struct ScreenedCall {
+    /// The tool name, when it is an allowlisted tool.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tool: Option<String>,
+    /// The envelope format it came in.
+    pub format: Format,
+    /// This call's decision.
+    pub decision: Decision,
+    /// The tool's blast radius, when the tool is known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub blast_radius: Option<BlastRadius>,
+    /// The typed call, for the dispatcher to execute when the decision allows it.
+    /// Not serialized: verdicts never echo arguments.
+    #[serde(skip)]
+    pub call: Option<ToolCall>,
+}
+
+/// The verdict on one model output.
+#[derive(Debug, Clone, Serialize)]
+pub struct ActionVerdict {
+    /// Deny if any call is denied; otherwise review if any call needs review; otherwise allow.
+    pub decision: Decision,
+    /// Why, in order. Empty for a plain allow.
+    pub reasons: Vec<Reason>,
+    /// The calls found, in order.
+    pub calls: Vec<ScreenedCall>,
+    /// SHA-256 of the policy that decided.
+    pub policy_hash: Arc<str>,
+    /// Time per stage.
+    pub timings: Timings,
+}
+
+impl ActionVerdict {
+    /// The first reason's code, if any.
+    pub fn primary_code(&self) -> Option<ReasonCode> {
+        self.reasons.first().map(|r| r.code)
+    }
+}
+
+/// A compiled guard. Cheap to clone; `Send + Sync`.
+#[derive(Debug, Clone)]
+pub struct Guard {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    policy: Policy,
+    policy_hash: Arc<str>,
+    parse_limits: ParseLimits,
+    tools: ToolRegistry,
+    host: HostChecker,
+    path: PathChecker,
+    sql: SqlChecker,
+    scanner: Option<SecretCheck>,
+    high_blast_radius: HighBlastRadius,
+}
+
+impl Guard {
+    /// Compiles a policy: every schema, regex, allowlist and automaton is built here, and every
+    /// problem is reported at once.
+    pub fn new(policy: Policy) -> Result<Guard, PolicyError> {
+        let mut issues: Vec<PolicyIssue> = Vec::new();
+        let host = HostChecker::new(&policy.http).map_err(|e| issues.extend(e)).ok();
+        let path = PathChecker::new(&policy.workspace).map_err(|e| issues.extend(e)).ok();
+        let sql = SqlChecker::new(&policy.sql).map_err(|e| issues.extend(e)).ok();
+        let tools = build_registry(&policy, &mut issues);
+        let scanner = if policy.secrets.scan_arguments {
+            crate::check::secret::MinimalDetector::new()
+                .map(|d| SecretCheck::new(Box::new(d)))
+                .map_err(|e| issues.push(PolicyIssue::new("secrets", e.to_string())))
+                .ok()
+        } else {
+            None
+        };
+        let (Some(host), Some(path), Some(sql)) = (host, path, sql) else {
+            return Err(PolicyError::new(issues));
+        };
+        if !issues.is_empty() {
+            return Err(PolicyError::new(issues));
+        }
+        let limits = policy.limits;
+        Ok(Guard {
+            inner: Arc::new(Inner {
+                policy_hash: policy.hash().into(),
+                parse_limits: ParseLimits {
+                    json: JsonLimits {
+                        max_bytes: limits.max_input_bytes,
+                        max_depth: limits.max_json_depth,
+                    },
+                    max_calls: limits.max_calls,
+                },
+                tools,
+                host,
+                path,
+                sql,
+                scanner,
+                high_blast_radius: policy.review.high_blast_radius,
+                policy,
+            }),
+        })
+    }
+
+    /// A guard for the embedded default policy.
+    pub fn builtin() -> Result<Guard, PolicyError> {
+        Guard::new(Policy::builtin())
+    }
+
+    /// The policy this guard was built from.
+    pub fn policy(&self) -> &Policy {
+        &self.inner.policy
+    }
+
+    /// SHA-256 of the policy, hex.
+    pub fn policy_hash(&self) -> &str {
+        &self.inner.policy_hash
+    }
+
+    /// The host checker, for the dispatcher's execution-time DNS pinning.
+    pub fn host_checker(&self) -> &HostChecker {
+        &self.inner.host
+    }
+
+    /// The path checker, for the dispatcher's execution-time open.
+    pub fn path_checker(&self) -> &PathChecker {
+        &self.inner.path
+    }
+
+    /// Screens raw model output with default options.
+    pub fn screen_action(&self, raw: &[u8]) -> ActionVerdict {
+        self.screen_action_with(raw, &ActionOptions::default())
+    }
+
+    /// Screens raw model output: finds the calls, types them, checks every argument.
+    pub fn screen_action_with(&self, raw: &[u8], options: &ActionOptions) -> ActionVerdict {
+        let start = Instant::now();
+        let inner = &*self.inner;
+        let mut verdict = ActionVerdict {
+            decision: Decision::Allow,
+            reasons: Vec::new(),
+            calls: Vec::new(),
+            policy_hash: inner.policy_hash.clone(),
+            timings: Timings::default(),
+        };
+        let candidates = match envelope::extract_calls(raw, &inner.parse_limits) {
+            Ok(c) => c,
+            Err(e) => {
+                verdict.decision = Decision::Deny;
+                verdict.reasons.push(e.to_reason());
+                verdict.timings.parse_ns = elapsed_ns(start);
+                verdict.timings.total_ns = verdict.timings.parse_ns;
+                return verdict;
+            }
+        };
+        let parsed = Instant::now();
+        verdict.timings.parse_ns = nanos(parsed.duration_since(start));
+        for (index, candidate) in candidates.into_iter().enumerate() {
+            let screened = self.screen_call(index, candidate, options, &mut verdict.reasons);
+            verdict.decision = verdict.decision.combine(screened.decision);
+            verdict.calls.push(screened);
+            if verdict.decision == Decision::Deny && !options.all_findings {
+                break;
+            }
+        }
+        if verdict.decision == Decision::Review {
+            verdict.reasons.push(Reason::new(
+                ReasonCode::ReviewRequired,
+                "high-blast-radius tool: a second stage must approve",
+            ));
+        }
+        verdict.timings.checks_ns = elapsed_ns(parsed);
+        verdict.timings.total_ns = elapsed_ns(start);
+        verdict
+    }
+
+    fn screen_call(
+        &self,
+        index: usize,
+        candidate: Candidate,
+        options: &ActionOptions,
+        reasons: &mut Vec<Reason>,
+    ) -> ScreenedCall {
+        let inner = &*self.inner;
+        let mut screened = ScreenedCall {
+            tool: None,
+            format: candidate.format,
+            decision: Decision::Deny,
+            blast_radius: None,
+            call: None,
+        };
+        let spec = match inner.tools.get(&candidate.name) {
+            Ok(spec) => spec,
+            Err(e) => {
+                reasons.push(e.to_reason().in_call(index));
+                return screened;
+            }
+        };
+        screened.tool = Some(spec.name().to_owned());
+        screened.blast_radius = Some(spec.blast_radius());
+        let call = match spec.type_call(candidate.args) {
+            Ok(call) => call,
+            Err(e) => {
+                let mut reason = e.to_reason().in_call(index);
+                reason.pointer = e.pointer().map(str::to_owned);
+                reasons.push(reason);
+                return screened;
+            }
+        };
+        let before = reasons.len();
+        let _ = spec.visit_strings(&call, |arg, pointer| {
+            match self.check_argument(arg.value, arg.kind, options) {
+                Ok(()) => Ok(()),
+                Err(reason) => {
+                    reasons.push(reason.in_call(index).at(pointer()));
+                    if options.all_findings { Ok(()) } else { Err(()) }
+                }
+            }
+        });
+        if reasons.len() == before {
+            screened.decision = match (spec.blast_radius(), inner.high_blast_radius) {
+                (BlastRadius::Low, _) | (BlastRadius::High, HighBlastRadius::Allow) => {
+                    Decision::Allow
+                }
+                (BlastRadius::High, HighBlastRadius::Review) => Decision::Review,
+                (BlastRadius::High, HighBlastRadius::Deny) => {
+                    reasons.push(
+                        Reason::new(
+                            ReasonCode::ReviewRequired,
+                            "the policy denies high-blast-radius tools",
+                        )
+                        .in_call(index),
+                    );
+                    Decision::Deny
+                }
+            };
+        }
+        screened.call = Some(call);
+        screened
+    }
+
+    /// Runs the checks for one string argument: invisible characters, the kind's own check,
+    /// then secrets.
+    fn check_argument(&self, value: &str, kind: ArgKind, options: &ActionOptions) -> Result<(), Reason> {
+        let inner = &*self.inner;
+        let level = if kind == ArgKind::Text { TextLevel::Prose } else { TextLevel::Identifier };
+        check_text(value, level).map_err(|e| e.to_reason())?;
+        match kind {
+            ArgKind::Path => inner.path.check(value).map(drop).map_err(|e| e.to_reason())?,
+            ArgKind::Url => inner.host.check(value).map(drop).map_err(|e| e.to_reason())?,
+            ArgKind::Sql => inner.sql.check(value, options.dialect).map(drop).map_err(|e| e.to_reason())?,
+            ArgKind::Text => {}
+        }
+        if let Some(scanner) = &inner.scanner {
+            scanner.check(value)?;
+        }
+        Ok(())
+    }
+}
+
+fn build_registry(policy: &Policy, issues: &mut Vec<PolicyIssue>) -> ToolRegistry {
+    let mut registry = ToolRegistry::new();
+    for builtin in Builtin::ALL {
+        let config = policy.tools.get(builtin.name());
+        if config.is_some_and(|c| !c.enabled) {
+            continue;
+        }
+        match ToolSpec::builtin(builtin, policy.blast_radius(builtin.name())) {
+            Ok(spec) => registry.insert(spec),
+            Err(e) => issues.push(PolicyIssue::new(format!("tools.{}", builtin.name()), e)),
+        }
+    }
+    for (name, config) in &policy.tools {
+        if !config.enabled || Builtin::ALL.iter().any(|b| b.name() == name) {
+            continue;
+        }
+        let Some(schema) = &config.loaded_schema else {
+            issues.push(PolicyIssue::new(format!("tools.{name}.schema"), "schema not loaded"));
+            continue;
+        };
+        let kinds = config
+            .args
+            .iter()
+            .filter_map(|(pattern, kind)| {
+                crate::action::tools::ArgPattern::parse(pattern).ok().map(|p| (p, *kind))
+            })
+            .collect();
+        match ToolSpec::custom(name, schema, kinds, policy.blast_radius(name)) {
+            Ok(spec) => registry.insert(spec),
+            Err(e) => issues.push(PolicyIssue::new(format!("tools.{name}.schema"), e)),
+        }
+    }
+    registry
+}
+
+fn nanos(d: std::time::Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+}
+
+fn elapsed_ns(since: Instant) -> u64 {
+    nanos(since.elapsed())
+}
