@@ -1,11 +1,1162 @@
 //! Workspace containment check for path arguments.
-// INTERFACE (filled in by the path-check work):
-//
-// #[derive(Debug, Clone, Deserialize, Serialize)] #[serde(deny_unknown_fields)]
-// pub struct WorkspaceConfig { pub root: String }
-// pub struct PathChecker { .. }
-// impl PathChecker {
-//     pub fn new(cfg: &WorkspaceConfig) -> Result<Self, Vec<PolicyIssue>>;
-//     pub fn check(&self, path: &str) -> Result<CheckedPath, PathError>;
-// }
-// pub enum PathError { .. } // thiserror, impl Coded
+//!
+//! [`PathChecker::check`] decides on the string alone: the path must be absolute, free of control
+//! and invisible characters, free of every form that a later layer (URL decoding, Unicode
+//! normalization, a Windows "best-fit" code page, a backslash-as-separator API) could turn into a
+//! traversal, and after lexical normalization it must lie strictly beneath the workspace root.
+//!
+//! A string check cannot see the filesystem: `/workspace/link/secret` is contained lexically even
+//! when `link` is a symbolic link to `/etc`. Open the result with
+//! [`open_beneath`](crate::open::open_beneath), which refuses symbolic links at execution time.
+//!
+//! # Untrusted input
+//!
+//! A check runs in time linear in the path length, makes one allocation (the normalized path)
+//! and never panics. The path length is bounded by the caller's input limit.
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::policy::PolicyIssue;
+use crate::verdict::{Coded, Reason, ReasonCode};
+
+/// The workspace that file tools may touch.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WorkspaceConfig {
+    /// Absolute, normalized directory (a trailing `/` is optional). Paths must lie strictly
+    /// beneath it; the root itself is refused.
+    pub root: String,
+}
+
+impl Default for WorkspaceConfig {
+    /// `root = "/workspace/"`.
+    fn default() -> Self {
+        WorkspaceConfig {
+            root: "/workspace/".to_owned(),
+        }
+    }
+}
+
+/// Why a path was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum PathError {
+    /// The path is the empty string.
+    #[error("path is empty")]
+    Empty,
+    /// The path does not start with `/`.
+    #[error("path is not absolute")]
+    NotAbsolute,
+    /// NUL, another C0 control, DEL, a C1 control, or a line/paragraph separator.
+    #[error("control character U+{:04X} at byte {offset}", u32::from(*.ch))]
+    ControlCharacter {
+        /// Byte offset of the character.
+        offset: usize,
+        /// The character.
+        ch: char,
+    },
+    /// A zero-width, direction-changing, tag, variation-selector or filler character: the path
+    /// names a different file than the one a reader sees.
+    #[error("invisible character U+{:04X} at byte {offset}", u32::from(*.ch))]
+    InvisibleCharacter {
+        /// Byte offset of the character.
+        offset: usize,
+        /// The character.
+        ch: char,
+    },
+    /// A backslash, a separator on Windows and in many normalizing layers.
+    #[error("backslash at byte {offset}")]
+    Backslash {
+        /// Byte offset of the backslash.
+        offset: usize,
+    },
+    /// `%` followed by a hex digit or `u`: a URL-encoded (or IIS `%u`) sequence.
+    #[error("percent-encoded sequence at byte {offset}")]
+    PercentEncoded {
+        /// Byte offset of the `%`.
+        offset: usize,
+    },
+    /// A character that NFKC normalization, a best-fit code page or the eye turns into `.`,
+    /// `/`, `\` or `%`.
+    #[error("character U+{:04X} at byte {offset} can be read as `.`, `/`, `\\` or `%`", u32::from(*.ch))]
+    Lookalike {
+        /// Byte offset of the character.
+        offset: usize,
+        /// The character.
+        ch: char,
+    },
+    /// The path starts with a URL scheme such as `file:`.
+    #[error("a URL is not a path")]
+    Scheme,
+    /// The path starts with a Windows drive letter.
+    #[error("a Windows drive path is not a path")]
+    DriveLetter,
+    /// A leading `//`, whose meaning POSIX leaves to the implementation.
+    #[error("leading `//` has an implementation-defined meaning")]
+    LeadingDoubleSlash,
+    /// A `..` component that climbs to or above the workspace root, even if the path comes back.
+    #[error("`..` at byte {offset} climbs out of the workspace `{root}/`")]
+    ParentEscape {
+        /// Byte offset of the `..` component.
+        offset: usize,
+        /// The workspace root.
+        root: String,
+    },
+    /// After normalization the path is outside the workspace.
+    #[error("path is outside the workspace `{root}/`")]
+    Outside {
+        /// The workspace root.
+        root: String,
+    },
+    /// After normalization the path is the workspace root itself.
+    #[error("path names the workspace root `{root}/` itself")]
+    WorkspaceRoot {
+        /// The workspace root.
+        root: String,
+    },
+}
+
+impl PathError {
+    /// The byte span of the offending character or component within the checked path.
+    pub fn span(&self) -> Option<(usize, usize)> {
+        match self {
+            PathError::ControlCharacter { offset, ch }
+            | PathError::InvisibleCharacter { offset, ch }
+            | PathError::Lookalike { offset, ch } => Some((*offset, offset + ch.len_utf8())),
+            PathError::Backslash { offset } => Some((*offset, offset + 1)),
+            PathError::PercentEncoded { offset } | PathError::ParentEscape { offset, .. } => {
+                Some((*offset, offset + 2))
+            }
+            PathError::Empty
+            | PathError::NotAbsolute
+            | PathError::Scheme
+            | PathError::DriveLetter
+            | PathError::LeadingDoubleSlash
+            | PathError::Outside { .. }
+            | PathError::WorkspaceRoot { .. } => None,
+        }
+    }
+}
+
+impl Coded for PathError {
+    fn code(&self) -> ReasonCode {
+        match self {
+            PathError::Empty | PathError::NotAbsolute => ReasonCode::PathNotAbsolute,
+            PathError::ControlCharacter { .. } => ReasonCode::PathControlCharacter,
+            PathError::InvisibleCharacter { .. } => ReasonCode::InvisibleCharacters,
+            PathError::Backslash { .. }
+            | PathError::PercentEncoded { .. }
+            | PathError::Lookalike { .. }
+            | PathError::Scheme
+            | PathError::DriveLetter => ReasonCode::PathNotCanonical,
+            PathError::LeadingDoubleSlash
+            | PathError::ParentEscape { .. }
+            | PathError::Outside { .. }
+            | PathError::WorkspaceRoot { .. } => ReasonCode::PathEscapesWorkspace,
+        }
+    }
+
+    fn to_reason(&self) -> Reason {
+        let reason = Reason::new(self.code(), self.to_string());
+        match self.span() {
+            Some((start, end)) => reason.with_span(start, end),
+            None => reason,
+        }
+    }
+}
+
+/// A path that passed the check: absolute, lexically normalized, strictly beneath the root.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct CheckedPath {
+    normalized: String,
+    relative_start: usize,
+}
+
+impl CheckedPath {
+    /// The normalized absolute path, e.g. `/workspace/src/main.rs`.
+    pub fn as_str(&self) -> &str {
+        &self.normalized
+    }
+
+    /// The normalized absolute path as a [`Path`].
+    pub fn as_path(&self) -> &Path {
+        Path::new(&self.normalized)
+    }
+
+    /// The path relative to the workspace root, e.g. `src/main.rs`: never empty, no `.`, `..`
+    /// or empty components. This is what [`open_beneath`](crate::open::open_beneath) takes.
+    pub fn relative(&self) -> &str {
+        self.normalized
+            .get(self.relative_start..)
+            .unwrap_or_default()
+    }
+
+    /// [`relative`](Self::relative) as a [`Path`].
+    pub fn relative_path(&self) -> &Path {
+        Path::new(self.relative())
+    }
+
+    /// The normalized absolute path.
+    pub fn into_string(self) -> String {
+        self.normalized
+    }
+}
+
+impl AsRef<str> for CheckedPath {
+    fn as_ref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl std::fmt::Display for CheckedPath {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.normalized)
+    }
+}
+
+/// The compiled workspace check. Build once with [`PathChecker::new`], share across threads.
+#[derive(Debug, Clone)]
+pub struct PathChecker {
+    /// The root without its trailing slash, e.g. `/workspace`. Never empty.
+    root: String,
+}
+
+impl PathChecker {
+    /// Validates the configuration: the root must be absolute, normalized (no `.`, `..` or
+    /// empty components, no leading `//`), not `/` itself, and free of the characters
+    /// [`check`](Self::check) refuses.
+    pub fn new(cfg: &WorkspaceConfig) -> Result<Self, Vec<PolicyIssue>> {
+        const KEY: &str = "workspace.root";
+        let mut issues = Vec::new();
+        let raw = cfg.root.as_str();
+        if let Err(e) = scan_characters(raw) {
+            issues.push(PolicyIssue::new(
+                KEY,
+                format!("root is not a plain path: {e}"),
+            ));
+        }
+        let trimmed = raw.strip_suffix('/').unwrap_or(raw);
+        if !raw.starts_with('/') {
+            issues.push(PolicyIssue::new(KEY, "root must be an absolute path"));
+        } else if raw.starts_with("//") {
+            issues.push(PolicyIssue::new(KEY, "root must not start with `//`"));
+        } else if trimmed.is_empty() {
+            issues.push(PolicyIssue::new(
+                KEY,
+                "root must not be the filesystem root `/`",
+            ));
+        } else if trimmed
+            .split('/')
+            .skip(1)
+            .any(|c| matches!(c, "" | "." | ".."))
+        {
+            issues.push(PolicyIssue::new(
+                KEY,
+                "root must be normalized (no `.`, `..` or empty components)",
+            ));
+        }
+        if issues.is_empty() {
+            Ok(PathChecker {
+                root: trimmed.to_owned(),
+            })
+        } else {
+            Err(issues)
+        }
+    }
+
+    /// The workspace root without its trailing slash, e.g. `/workspace`.
+    pub fn root(&self) -> &str {
+        &self.root
+    }
+
+    /// Checks one path argument.
+    ///
+    /// In order: the empty path; control, invisible, backslash, percent-encoded and lookalike
+    /// characters (the first offending character wins); paths not starting with `/` (a URL
+    /// scheme or drive letter is not canonical, anything else not absolute); a leading `//`;
+    /// then lexical normalization (`.` and empty components dropped, `..` pops, but a `..` taken
+    /// at or above the root is refused even if the path comes back) and containment strictly
+    /// beneath the root.
+    pub fn check(&self, path: &str) -> Result<CheckedPath, PathError> {
+        if path.is_empty() {
+            return Err(PathError::Empty);
+        }
+        let already_normal = scan_characters(path)?;
+        if !path.starts_with('/') {
+            return Err(classify_relative(path));
+        }
+        if path.starts_with("//") {
+            return Err(PathError::LeadingDoubleSlash);
+        }
+
+        let normalized = if already_normal {
+            path.strip_suffix('/').unwrap_or(path).to_owned()
+        } else {
+            self.normalize(path)?
+        };
+
+        if normalized == self.root {
+            return Err(PathError::WorkspaceRoot {
+                root: self.root.clone(),
+            });
+        }
+        if !self.strictly_beneath(&normalized) {
+            return Err(PathError::Outside {
+                root: self.root.clone(),
+            });
+        }
+        Ok(CheckedPath {
+            normalized,
+            relative_start: self.root.len() + 1,
+        })
+    }
+
+    /// Lexical normalization of an absolute path: `.` and empty components are dropped, `..`
+    /// pops, unless it is taken at or above the root.
+    fn normalize(&self, path: &str) -> Result<String, PathError> {
+        let mut normalized = String::with_capacity(path.len());
+        let mut offset = 0;
+        for component in path.split('/') {
+            let start = offset;
+            offset += component.len() + 1;
+            match component {
+                "" | "." => {}
+                ".." => {
+                    if !self.strictly_beneath(&normalized) {
+                        return Err(PathError::ParentEscape {
+                            offset: start,
+                            root: self.root.clone(),
+                        });
+                    }
+                    let cut = normalized.rfind('/').unwrap_or(0);
+                    normalized.truncate(cut);
+                }
+                name => {
+                    normalized.push('/');
+                    normalized.push_str(name);
+                }
+            }
+        }
+        Ok(normalized)
+    }
+
+    /// `normalized` (no trailing slash, no empty components) is a descendant of the root.
+    fn strictly_beneath(&self, normalized: &str) -> bool {
+        normalized.len() > self.root.len()
+            && normalized.as_bytes().get(self.root.len()) == Some(&b'/')
+            && normalized.starts_with(self.root.as_str())
+    }
+}
+
+/// Refuses control, invisible, backslash, percent-encoded and lookalike characters. On success,
+/// tells whether the path is already lexically normal: no `.`, `..` or empty components (a
+/// single trailing `/` aside, and the leading one).
+fn scan_characters(path: &str) -> Result<bool, PathError> {
+    let bytes = path.as_bytes();
+    let mut normal = true;
+    let mut component_start = 0;
+    let mut offset = 0;
+    while let Some(&b) = bytes.get(offset) {
+        if ASCII_PLAIN.get(usize::from(b)) == Some(&true) {
+            offset += 1;
+            continue;
+        }
+        if b.is_ascii() {
+            match b {
+                0x00..=0x1F | 0x7F => {
+                    return Err(PathError::ControlCharacter {
+                        offset,
+                        ch: char::from(b),
+                    });
+                }
+                b'\\' => return Err(PathError::Backslash { offset }),
+                b'%' => {
+                    let next = bytes.get(offset + 1).copied().unwrap_or(0);
+                    if next.is_ascii_hexdigit() || next == b'u' || next == b'U' {
+                        return Err(PathError::PercentEncoded { offset });
+                    }
+                }
+                b'/' => {
+                    if offset > 0 && !is_plain_name(bytes.get(component_start..offset)) {
+                        normal = false;
+                    }
+                    component_start = offset + 1;
+                }
+                _ => {}
+            }
+            offset += 1;
+            continue;
+        }
+        let Some(ch) = path.get(offset..).and_then(|rest| rest.chars().next()) else {
+            return Err(PathError::NotAbsolute);
+        };
+        match classify_non_ascii(ch) {
+            Some(CharClass::Control) => return Err(PathError::ControlCharacter { offset, ch }),
+            Some(CharClass::Invisible) => {
+                return Err(PathError::InvisibleCharacter { offset, ch });
+            }
+            Some(CharClass::Lookalike) => return Err(PathError::Lookalike { offset, ch }),
+            None => {}
+        }
+        offset += ch.len_utf8();
+    }
+    let last = bytes.get(component_start..).unwrap_or_default();
+    if matches!(last, b"." | b"..") || (last.is_empty() && bytes.ends_with(b"//")) {
+        normal = false;
+    }
+    Ok(normal)
+}
+
+/// Printable ASCII other than `\\`, `%` and `/`: nothing to look at. A table beats the
+/// equivalent comparisons on the hot path.
+static ASCII_PLAIN: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0x20u8;
+    while b < 0x7F {
+        #[expect(
+            clippy::indexing_slicing,
+            reason = "constant evaluation: an out-of-bounds index fails the build"
+        )]
+        {
+            table[b as usize] = !matches!(b, b'\\' | b'%' | b'/');
+        }
+        b += 1;
+    }
+    table
+};
+
+/// A component between two slashes that normalization keeps as it is.
+fn is_plain_name(component: Option<&[u8]>) -> bool {
+    !matches!(component, None | Some(b"" | b"." | b".."))
+}
+
+/// Why a path that does not start with `/` is refused.
+fn classify_relative(path: &str) -> PathError {
+    let Some(colon) = path.find(':') else {
+        return PathError::NotAbsolute;
+    };
+    let scheme = path.get(..colon).unwrap_or_default();
+    let mut chars = scheme.chars();
+    let starts_with_letter = chars.next().is_some_and(|c| c.is_ascii_alphabetic());
+    let rest_is_scheme = chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'));
+    match (starts_with_letter && rest_is_scheme, scheme.len()) {
+        (true, 1) => PathError::DriveLetter,
+        (true, _) => PathError::Scheme,
+        (false, _) => PathError::NotAbsolute,
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum CharClass {
+    Control,
+    Invisible,
+    Lookalike,
+}
+
+/// Inclusive code point ranges, sorted, non-overlapping.
+type Ranges = [(u32, u32)];
+
+/// Format characters (general category Cf) and default-ignorable code points: zero-width
+/// characters, bidi controls, tag characters, variation selectors, fillers.
+const INVISIBLE: &Ranges = &[
+    (0x00AD, 0x00AD),
+    (0x034F, 0x034F),
+    (0x0600, 0x0605),
+    (0x061C, 0x061C),
+    (0x06DD, 0x06DD),
+    (0x070F, 0x070F),
+    (0x0890, 0x0891),
+    (0x08E2, 0x08E2),
+    (0x115F, 0x1160),
+    (0x17B4, 0x17B5),
+    (0x180B, 0x180F),
+    (0x200B, 0x200F),
+    (0x202A, 0x202E),
+    (0x2060, 0x206F),
+    (0x3164, 0x3164),
+    (0xFE00, 0xFE0F),
+    (0xFEFF, 0xFEFF),
+    (0xFFA0, 0xFFA0),
+    (0xFFF0, 0xFFFB),
+    (0x110BD, 0x110BD),
+    (0x110CD, 0x110CD),
+    (0x13430, 0x1343F),
+    (0x1BCA0, 0x1BCA3),
+    (0x1D173, 0x1D17A),
+    (0xE0000, 0xE0FFF),
+];
+
+/// Characters whose NFKC form contains `.`, `/`, `\` or `%` (complete as of Unicode 14), the
+/// CP932/CP949 best-fit backslashes (yen and won signs, and their fullwidth forms), and slash,
+/// backslash and percent lookalikes without a compatibility mapping.
+const LOOKALIKE: &Ranges = &[
+    (0x00A5, 0x00A5),   // YEN SIGN (CP932 0x5C)
+    (0x066A, 0x066A),   // ARABIC PERCENT SIGN
+    (0x2024, 0x2026),   // ONE/TWO DOT LEADER, HORIZONTAL ELLIPSIS
+    (0x2044, 0x2044),   // FRACTION SLASH
+    (0x20A9, 0x20A9),   // WON SIGN (CP949 0x5C)
+    (0x2100, 0x2101),   // ACCOUNT OF, ADDRESSED TO THE SUBJECT (a/c, a/s)
+    (0x2105, 0x2106),   // CARE OF, CADA UNA (c/o, c/u)
+    (0x2215, 0x2216),   // DIVISION SLASH, SET MINUS
+    (0x2488, 0x249B),   // DIGIT ONE FULL STOP .. NUMBER TWENTY FULL STOP
+    (0x2571, 0x2572),   // BOX DRAWINGS LIGHT DIAGONALS
+    (0x27CB, 0x27CB),   // MATHEMATICAL RISING DIAGONAL
+    (0x27CD, 0x27CD),   // MATHEMATICAL FALLING DIAGONAL
+    (0x29F5, 0x29F5),   // REVERSE SOLIDUS OPERATOR
+    (0x29F8, 0x29F9),   // BIG SOLIDUS, BIG REVERSE SOLIDUS
+    (0x33C2, 0x33C2),   // SQUARE AM (a.m.)
+    (0x33C7, 0x33C7),   // SQUARE CO (Co.)
+    (0x33D8, 0x33D8),   // SQUARE PM (p.m.)
+    (0xFE19, 0xFE19),   // VERTICAL HORIZONTAL ELLIPSIS
+    (0xFE30, 0xFE30),   // VERTICAL TWO DOT LEADER
+    (0xFE52, 0xFE52),   // SMALL FULL STOP
+    (0xFE68, 0xFE68),   // SMALL REVERSE SOLIDUS
+    (0xFE6A, 0xFE6A),   // SMALL PERCENT SIGN
+    (0xFF05, 0xFF05),   // FULLWIDTH PERCENT SIGN
+    (0xFF0E, 0xFF0F),   // FULLWIDTH FULL STOP, FULLWIDTH SOLIDUS
+    (0xFF3C, 0xFF3C),   // FULLWIDTH REVERSE SOLIDUS
+    (0xFFE5, 0xFFE6),   // FULLWIDTH YEN SIGN, FULLWIDTH WON SIGN
+    (0x1F100, 0x1F100), // DIGIT ZERO FULL STOP
+];
+
+fn in_ranges(ranges: &Ranges, cp: u32) -> bool {
+    ranges
+        .binary_search_by(|&(lo, hi)| {
+            if hi < cp {
+                std::cmp::Ordering::Less
+            } else if lo > cp {
+                std::cmp::Ordering::Greater
+            } else {
+                std::cmp::Ordering::Equal
+            }
+        })
+        .is_ok()
+}
+
+/// Common scripts with nothing in either table: Latin letters and combining marks (minus
+/// U+034F), Greek, Cyrillic, Armenian, Hebrew, CJK, Yi, Hangul syllables.
+const NOTHING_TO_FLAG: &Ranges = &[(0x00C0, 0x034E), (0x0350, 0x05FF), (0x3400, 0xFDFF)];
+
+fn classify_non_ascii(ch: char) -> Option<CharClass> {
+    let cp = u32::from(ch);
+    if NOTHING_TO_FLAG
+        .iter()
+        .any(|&(lo, hi)| (lo..=hi).contains(&cp))
+    {
+        None
+    } else if cp <= 0x9F || cp == 0x2028 || cp == 0x2029 {
+        Some(CharClass::Control)
+    } else if in_ranges(INVISIBLE, cp) {
+        Some(CharClass::Invisible)
+    } else if in_ranges(LOOKALIKE, cp) {
+        Some(CharClass::Lookalike)
+    } else {
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn checker() -> PathChecker {
+        PathChecker::new(&WorkspaceConfig::default()).expect("default config is valid")
+    }
+
+    fn code(path: &str) -> Option<ReasonCode> {
+        checker().check(path).err().map(|e| e.code())
+    }
+
+    fn ok(path: &str) -> String {
+        match checker().check(path) {
+            Ok(p) => p.into_string(),
+            Err(e) => panic!("{path:?} refused: {e}"),
+        }
+    }
+
+    #[test]
+    fn tables_are_sorted_and_disjoint() {
+        for table in [INVISIBLE, LOOKALIKE] {
+            for (lo, hi) in table {
+                assert!(lo <= hi, "{lo:X}..{hi:X}");
+            }
+            for pair in table.windows(2) {
+                assert!(pair[0].1 < pair[1].0, "{:X?}", pair);
+            }
+        }
+        let overlaps = |a: &Ranges, b: &Ranges| {
+            a.iter()
+                .any(|(lo, hi)| b.iter().any(|(l, h)| l <= hi && lo <= h))
+        };
+        for b in 0..=255u8 {
+            let plain = (0x20..0x7F).contains(&b) && !matches!(b, b'\\' | b'%' | b'/');
+            assert_eq!(ASCII_PLAIN[usize::from(b)], plain, "{b:#x}");
+        }
+        assert!(!overlaps(INVISIBLE, LOOKALIKE));
+        assert!(!overlaps(NOTHING_TO_FLAG, INVISIBLE));
+        assert!(!overlaps(NOTHING_TO_FLAG, LOOKALIKE));
+        assert!(!overlaps(NOTHING_TO_FLAG, &[(0, 0x9F), (0x2028, 0x2029)]));
+    }
+
+    #[test]
+    fn config_default_and_validation() {
+        assert_eq!(checker().root(), "/workspace");
+        let c = PathChecker::new(&WorkspaceConfig {
+            root: "/srv/ws".into(),
+        })
+        .unwrap();
+        assert_eq!(c.root(), "/srv/ws");
+        assert_eq!(c.check("/srv/ws/a").unwrap().relative(), "a");
+        for bad in [
+            "",
+            "/",
+            "//ws",
+            "ws",
+            "/ws/../x",
+            "/ws/./x",
+            "/ws//x",
+            "/ws\\x",
+            "/ws\0",
+            "/w\u{200b}s",
+            "/ws/%2e",
+            "/ws/．",
+        ] {
+            assert!(
+                PathChecker::new(&WorkspaceConfig { root: bad.into() }).is_err(),
+                "root {bad:?} accepted"
+            );
+        }
+        // Every problem is reported, not only the first.
+        let issues = PathChecker::new(&WorkspaceConfig {
+            root: "ws\\x".into(),
+        })
+        .unwrap_err();
+        assert_eq!(issues.len(), 2, "{issues:?}");
+        assert!(issues.iter().all(|i| i.key == "workspace.root"));
+    }
+
+    #[test]
+    fn config_serde() {
+        let cfg: WorkspaceConfig = serde_json::from_str("{}").unwrap();
+        assert_eq!(cfg.root, "/workspace/");
+        let cfg: WorkspaceConfig = serde_json::from_str(r#"{"root":"/data/"}"#).unwrap();
+        assert_eq!(cfg.root, "/data/");
+        assert!(serde_json::from_str::<WorkspaceConfig>(r#"{"root":"/a","x":1}"#).is_err());
+    }
+
+    #[test]
+    fn normalizes_and_exposes_relative() {
+        let p = checker().check("/workspace/./src//a/../main.rs/").unwrap();
+        assert_eq!(p.as_str(), "/workspace/src/main.rs");
+        assert_eq!(p.relative(), "src/main.rs");
+        assert_eq!(p.relative_path(), Path::new("src/main.rs"));
+        assert_eq!(p.as_path(), Path::new("/workspace/src/main.rs"));
+        assert_eq!(p.to_string(), "/workspace/src/main.rs");
+        assert_eq!(ok("/workspace/a"), "/workspace/a");
+        assert_eq!(ok("/workspace/a/b/.."), "/workspace/a");
+        assert_eq!(
+            ok("/workspace/日本語/ファイル.txt"),
+            "/workspace/日本語/ファイル.txt"
+        );
+        assert_eq!(
+            ok("/workspace/..foo/foo../a..b/..."),
+            "/workspace/..foo/foo../a..b/..."
+        );
+        assert_eq!(ok("/workspace/100%.txt"), "/workspace/100%.txt");
+        assert_eq!(ok("/workspace/50%"), "/workspace/50%");
+        assert_eq!(ok("/workspace/%zz"), "/workspace/%zz");
+        assert_eq!(ok("/workspace/file:x"), "/workspace/file:x");
+        assert_eq!(ok("/workspace/a b/c·d"), "/workspace/a b/c·d");
+    }
+
+    #[test]
+    fn relative_and_empty() {
+        assert_eq!(checker().check(""), Err(PathError::Empty));
+        for p in [
+            "src/main.rs",
+            "../etc/passwd",
+            "..//etc",
+            "~/.ssh/id_rsa",
+            ".",
+            " /workspace/a",
+        ] {
+            assert_eq!(checker().check(p), Err(PathError::NotAbsolute), "{p:?}");
+        }
+        assert_eq!(code("a"), Some(ReasonCode::PathNotAbsolute));
+        assert_eq!(code(""), Some(ReasonCode::PathNotAbsolute));
+    }
+
+    #[test]
+    fn schemes_and_drives() {
+        for p in [
+            "file:///etc/passwd",
+            "file:/workspace/a",
+            "FILE://x",
+            "smb+x.y-z:foo",
+        ] {
+            assert_eq!(checker().check(p), Err(PathError::Scheme), "{p:?}");
+        }
+        for p in ["C:/Windows/win.ini", "c:", "Z:foo"] {
+            assert_eq!(checker().check(p), Err(PathError::DriveLetter), "{p:?}");
+        }
+        assert_eq!(code("C:\\Windows"), Some(ReasonCode::PathNotCanonical));
+        assert_eq!(code("1:x"), Some(ReasonCode::PathNotAbsolute));
+        assert_eq!(code("a b:x"), Some(ReasonCode::PathNotAbsolute));
+        assert_eq!(code("file:///etc"), Some(ReasonCode::PathNotCanonical));
+    }
+
+    #[test]
+    fn control_characters() {
+        for c in [
+            '\0', '\x01', '\t', '\n', '\r', '\x1b', '\x1f', '\x7f', '\u{80}', '\u{85}', '\u{9f}',
+            '\u{2028}', '\u{2029}',
+        ] {
+            let p = format!("/workspace/a{c}b");
+            assert_eq!(
+                checker().check(&p),
+                Err(PathError::ControlCharacter { offset: 12, ch: c }),
+                "U+{:04X}",
+                u32::from(c)
+            );
+        }
+        assert_eq!(
+            code("/workspace/report.txt\0"),
+            Some(ReasonCode::PathControlCharacter)
+        );
+        // The first offending character wins.
+        assert_eq!(
+            code("/workspace/\0\\"),
+            Some(ReasonCode::PathControlCharacter)
+        );
+        assert_eq!(code("/workspace/\\\0"), Some(ReasonCode::PathNotCanonical));
+    }
+
+    #[test]
+    fn invisible_characters() {
+        for c in [
+            '\u{ad}',
+            '\u{34f}',
+            '\u{61c}',
+            '\u{115f}',
+            '\u{180e}',
+            '\u{200b}',
+            '\u{200c}',
+            '\u{200d}',
+            '\u{200e}',
+            '\u{202e}',
+            '\u{2060}',
+            '\u{2066}',
+            '\u{3164}',
+            '\u{fe0f}',
+            '\u{feff}',
+            '\u{ffa0}',
+            '\u{e0001}',
+            '\u{e002e}',
+            '\u{e007f}',
+            '\u{e0100}',
+            '\u{e01ef}',
+        ] {
+            let p = format!("/workspace/a{c}b");
+            assert_eq!(
+                checker().check(&p),
+                Err(PathError::InvisibleCharacter { offset: 12, ch: c }),
+                "U+{:04X}",
+                u32::from(c)
+            );
+        }
+        assert_eq!(
+            code("/workspace/READ\u{200b}ME.md"),
+            Some(ReasonCode::InvisibleCharacters)
+        );
+    }
+
+    #[test]
+    fn backslash_and_percent() {
+        assert_eq!(
+            checker().check("/workspace/..\\..\\etc"),
+            Err(PathError::Backslash { offset: 13 })
+        );
+        assert_eq!(
+            code("\\\\server\\share"),
+            Some(ReasonCode::PathNotCanonical)
+        );
+        assert_eq!(code("\\\\?\\C:\\x"), Some(ReasonCode::PathNotCanonical));
+        assert_eq!(
+            code("/workspace\\..\\etc\\passwd"),
+            Some(ReasonCode::PathNotCanonical)
+        );
+        for p in [
+            "/workspace/%2e%2e/x",
+            "/workspace/%2E",
+            "/workspace/%00",
+            "/workspace/%c0%ae",
+            "/workspace/%252e",
+            "/workspace/%u002e",
+            "/workspace/%Uff0e",
+            "/workspace/%users",
+            "/workspace/%%32%65",
+            "/workspace/a%f",
+        ] {
+            assert_eq!(code(p), Some(ReasonCode::PathNotCanonical), "{p:?}");
+        }
+        assert_eq!(
+            checker().check("/workspace/%%32"),
+            Err(PathError::PercentEncoded { offset: 12 })
+        );
+    }
+
+    #[test]
+    fn lookalikes() {
+        for c in [
+            '\u{a5}',
+            '\u{66a}',
+            '\u{2024}',
+            '\u{2025}',
+            '\u{2026}',
+            '\u{2044}',
+            '\u{20a9}',
+            '\u{2100}',
+            '\u{2106}',
+            '\u{2215}',
+            '\u{2216}',
+            '\u{2488}',
+            '\u{249b}',
+            '\u{2571}',
+            '\u{27cb}',
+            '\u{29f5}',
+            '\u{29f8}',
+            '\u{29f9}',
+            '\u{33c2}',
+            '\u{fe19}',
+            '\u{fe30}',
+            '\u{fe52}',
+            '\u{fe68}',
+            '\u{fe6a}',
+            '\u{ff05}',
+            '\u{ff0e}',
+            '\u{ff0f}',
+            '\u{ff3c}',
+            '\u{ffe5}',
+            '\u{ffe6}',
+            '\u{1f100}',
+        ] {
+            let p = format!("/workspace/a{c}b");
+            assert_eq!(
+                checker().check(&p),
+                Err(PathError::Lookalike { offset: 12, ch: c }),
+                "U+{:04X}",
+                u32::from(c)
+            );
+        }
+        // Neighbours of the table entries are ordinary characters.
+        for c in [
+            '\u{a4}', '\u{2023}', '\u{2027}', '\u{2214}', '\u{2217}', '\u{ff0d}', '\u{ff10}',
+            '\u{e9}',
+        ] {
+            assert!(
+                checker().check(&format!("/workspace/a{c}b")).is_ok(),
+                "U+{:04X}",
+                u32::from(c)
+            );
+        }
+    }
+
+    #[test]
+    fn fast_path_agrees_with_normalization() {
+        let c = checker();
+        let parts = ["workspace", "a", "é", ".", "..", "", "..a", "..."];
+        let mut paths = vec![String::from("/")];
+        for _ in 0..4 {
+            let mut next = Vec::new();
+            for p in &paths {
+                for part in parts {
+                    next.push(format!("{}{part}/", p));
+                    next.push(format!("{}{part}", p));
+                }
+            }
+            paths.extend(
+                next.into_iter()
+                    .filter(|p| p.starts_with('/') && !p.starts_with("//")),
+            );
+            paths.sort();
+            paths.dedup();
+        }
+        assert!(paths.len() > 5000, "{}", paths.len());
+        let mut fast = 0;
+        for p in &paths {
+            if scan_characters(p).unwrap() {
+                fast += 1;
+                assert_eq!(
+                    c.normalize(p).as_deref(),
+                    Ok(p.strip_suffix('/').unwrap_or(p)),
+                    "{p:?}"
+                );
+            }
+        }
+        assert!(fast > 100, "{fast}");
+    }
+
+    #[test]
+    fn dot_dot_and_containment() {
+        let esc = Some(ReasonCode::PathEscapesWorkspace);
+        assert_eq!(ok("/workspace/a/../b.txt"), "/workspace/b.txt");
+        assert_eq!(ok("/workspace/a/b/../../c"), "/workspace/c");
+        assert_eq!(
+            checker().check("/workspace/../workspace/x"),
+            Err(PathError::ParentEscape {
+                offset: 11,
+                root: "/workspace".into()
+            })
+        );
+        assert_eq!(code("/workspace/a/../../etc/passwd"), esc);
+        assert_eq!(code("/workspace/a/../.."), esc);
+        assert_eq!(code("/workspace/./../etc/passwd"), esc);
+        assert_eq!(code("/workspace/../"), esc);
+        assert_eq!(code("/etc/../workspace/x"), esc);
+        assert_eq!(code("/.."), esc);
+        assert_eq!(code("/../workspace/a"), esc);
+        assert_eq!(code("//workspace/README.md"), esc);
+        assert_eq!(
+            checker().check("///workspace/a"),
+            Err(PathError::LeadingDoubleSlash)
+        );
+        for p in [
+            "/etc/passwd",
+            "/",
+            "/workspaces/x",
+            "/workspace.bak/s",
+            "/wоrkspace/README.md",
+            "/Workspace/a",
+        ] {
+            assert_eq!(
+                checker().check(p),
+                Err(PathError::Outside {
+                    root: "/workspace".into()
+                }),
+                "{p:?}"
+            );
+        }
+        for p in [
+            "/workspace",
+            "/workspace/",
+            "/workspace/.",
+            "/workspace//./",
+            "/workspace/a/..",
+        ] {
+            assert_eq!(
+                checker().check(p),
+                Err(PathError::WorkspaceRoot {
+                    root: "/workspace".into()
+                }),
+                "{p:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn nested_root() {
+        let c = PathChecker::new(&WorkspaceConfig {
+            root: "/srv/ws/".into(),
+        })
+        .unwrap();
+        assert_eq!(c.check("/srv/ws/a/b").unwrap().relative(), "a/b");
+        assert!(matches!(
+            c.check("/srv/ws/../ws/a"),
+            Err(PathError::ParentEscape { .. })
+        ));
+        assert!(matches!(
+            c.check("/srv/wsx"),
+            Err(PathError::Outside { .. })
+        ));
+        assert!(matches!(c.check("/srv"), Err(PathError::Outside { .. })));
+    }
+
+    #[test]
+    fn reasons_carry_spans() {
+        let r = checker()
+            .check("/workspace/a\u{200b}")
+            .unwrap_err()
+            .to_reason();
+        assert_eq!(r.code, ReasonCode::InvisibleCharacters);
+        assert_eq!(r.span, Some(crate::verdict::Span { start: 12, end: 15 }));
+        assert_eq!(r.message, "invisible character U+200B at byte 12");
+        let r = checker().check("/workspace/../x").unwrap_err().to_reason();
+        assert_eq!(r.span, Some(crate::verdict::Span { start: 11, end: 13 }));
+        assert_eq!(
+            r.message,
+            "`..` at byte 11 climbs out of the workspace `/workspace/`"
+        );
+        let r = checker().check("/etc/passwd").unwrap_err().to_reason();
+        assert_eq!(r.span, None);
+        assert_eq!(r.code, ReasonCode::PathEscapesWorkspace);
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[expect(dead_code, reason = "fixture fields read only by deny_unknown_fields")]
+    struct Row {
+        id: String,
+        input: Option<String>,
+        #[serde(default)]
+        input_b64: Option<String>,
+        expect: String,
+        category: String,
+        why: String,
+        source: String,
+        #[serde(default)]
+        tool: Option<String>,
+        #[serde(default)]
+        args: Option<serde_json::Value>,
+        #[serde(default)]
+        args_omitted: Option<String>,
+        #[serde(default)]
+        debatable: Option<bool>,
+        #[serde(default)]
+        alt_expect: Option<String>,
+        #[serde(default)]
+        alt_policy: Option<String>,
+        #[serde(default)]
+        observed: Option<serde_json::Value>,
+    }
+
+    /// The `(tool, path)` of a row: from `args`, or from `input` where `args` was omitted.
+    fn tool_and_path(row: &Row) -> Option<(String, String)> {
+        let from_input;
+        let args = match &row.args {
+            Some(args) => args,
+            None => {
+                from_input =
+                    serde_json::from_str::<serde_json::Value>(row.input.as_deref()?).ok()?;
+                from_input.get("args")?
+            }
+        };
+        let tool = match &row.tool {
+            Some(t) => t.clone(),
+            None => serde_json::from_str::<serde_json::Value>(row.input.as_deref()?)
+                .ok()?
+                .get("tool")?
+                .as_str()?
+                .to_owned(),
+        };
+        Some((tool, args.get("path")?.as_str()?.to_owned()))
+    }
+
+    fn load(name: &str) -> Vec<Row> {
+        let path = format!(
+            "{}/../../shared/corpora/actions/{name}",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+        text.lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l}: {e}")))
+            .collect()
+    }
+
+    #[test]
+    fn corpus_path_traversal() {
+        // Rows whose verdict does not come from this check.
+        const NOT_THIS_STAGE: &[(&str, &str)] = &[
+            (
+                "path-070",
+                "input is invalid UTF-8: denied before any argument exists",
+            ),
+            (
+                "path-103",
+                "content is one char over maxLength: the schema stage denies it",
+            ),
+        ];
+        let rows = load("path_traversal.jsonl");
+        assert_eq!(rows.len(), 75);
+        let filter = std::env::var("GUARDRAIL_CORPUS_ID").ok();
+        let c = checker();
+        let (mut checked, mut skipped) = (0, 0);
+        let mut failures = Vec::new();
+        for row in &rows {
+            if filter.as_deref().is_some_and(|f| f != row.id) {
+                continue;
+            }
+            if NOT_THIS_STAGE.iter().any(|(id, _)| *id == row.id) {
+                skipped += 1;
+                continue;
+            }
+            let (tool, path) = tool_and_path(row).unwrap_or_else(|| panic!("{}: no path", row.id));
+            assert!(
+                matches!(tool.as_str(), "read_file" | "write_file"),
+                "{}",
+                row.id
+            );
+            let got = match c.check(&path) {
+                Ok(_) => "allow",
+                Err(_) => "deny",
+            };
+            if got != row.expect {
+                failures.push(format!(
+                    "{} {path:?}: got {got}, expected {}",
+                    row.id, row.expect
+                ));
+            }
+            checked += 1;
+        }
+        assert!(failures.is_empty(), "{failures:#?}");
+        if filter.is_none() {
+            assert_eq!((checked, skipped), (73, 2));
+        }
+    }
+
+    #[test]
+    fn corpus_unicode_smuggling_paths() {
+        // Rows whose deny is in the path; every other file-tool row is denied (if at all) for
+        // its content, by the argument scan.
+        const DENIED_BY_PATH: &[&str] = &["unicode-001", "unicode-017", "unicode-026"];
+        let c = checker();
+        let mut checked = 0;
+        for row in load("unicode_smuggling.jsonl") {
+            let Some((tool, path)) = tool_and_path(&row) else {
+                continue;
+            };
+            if !matches!(tool.as_str(), "read_file" | "write_file") {
+                continue;
+            }
+            let result = c.check(&path);
+            if DENIED_BY_PATH.contains(&row.id.as_str()) {
+                assert_eq!(row.expect, "deny", "{}", row.id);
+                assert_eq!(
+                    result.map_err(|e| e.code()),
+                    Err(ReasonCode::InvisibleCharacters),
+                    "{}",
+                    row.id
+                );
+            } else {
+                assert!(result.is_ok(), "{} {path:?}: {result:?}", row.id);
+            }
+            checked += 1;
+        }
+        assert_eq!(checked, 10);
+    }
+
+    #[test]
+    fn typical_check_is_fast() {
+        let c = checker();
+        let paths = [
+            "/workspace/src/main.rs",
+            "/workspace/data/2024-01-01.csv",
+            "/workspace/a/../b.txt",
+        ];
+        let n = 20_000;
+        let start = std::time::Instant::now();
+        for i in 0..n {
+            let p = paths[i % paths.len()];
+            assert!(c.check(std::hint::black_box(p)).is_ok());
+        }
+        let per = start.elapsed() / u32::try_from(n).unwrap();
+        // Debug build on a shared machine: a loose bound that still catches accidental
+        // quadratic work; release builds run in well under 200 ns.
+        assert!(
+            per < std::time::Duration::from_micros(20),
+            "{per:?} per check"
+        );
+    }
+}
