@@ -27,8 +27,8 @@ struct Case {
 
 fn load() -> (Guard, Vec<Case>, Vec<Case>) {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures");
-    let guard = Guard::new(Policy::from_file(&root.join("policies/actions-corpus.toml")).unwrap())
-        .unwrap();
+    let guard =
+        Guard::new(Policy::from_file(&root.join("policies/actions-corpus.toml")).unwrap()).unwrap();
     let (mut plain, mut sql) = (Vec::new(), Vec::new());
     let mut files: Vec<_> = std::fs::read_dir(root.join("corpora/actions"))
         .unwrap()
@@ -36,7 +36,9 @@ fn load() -> (Guard, Vec<Case>, Vec<Case>) {
         .collect();
     files.sort();
     for file in files {
-        let is_sql = file.file_name().is_some_and(|n| n.to_string_lossy().starts_with("sql"));
+        let is_sql = file
+            .file_name()
+            .is_some_and(|n| n.to_string_lossy().starts_with("sql"));
         for line in std::fs::read_to_string(&file).unwrap().lines() {
             let row: serde_json::Value = serde_json::from_str(line).unwrap();
             let bytes = match row["input"].as_str() {
@@ -45,13 +47,22 @@ fn load() -> (Guard, Vec<Case>, Vec<Case>) {
                     .decode(row["input_b64"].as_str().unwrap())
                     .unwrap(),
             };
-            let dialect = row["dialect"].as_str().map(|d| d.parse::<Dialect>().unwrap());
+            let dialect = row["dialect"]
+                .as_str()
+                .map(|d| d.parse::<Dialect>().unwrap());
             let case = Case {
                 bytes,
-                options: ActionOptions { dialect, all_findings: false },
+                options: ActionOptions {
+                    dialect,
+                    all_findings: false,
+                },
                 deny: row["expect"] == "deny",
             };
-            if is_sql { sql.push(case) } else { plain.push(case) }
+            if is_sql {
+                sql.push(case)
+            } else {
+                plain.push(case)
+            }
         }
     }
     (guard, plain, sql)
@@ -91,8 +102,16 @@ fn bench(c: &mut Criterion) {
     assert_eq!(plain.len() + sql.len(), 512, "the corpus has 512 cases");
     assert_eq!(sql.len(), 146);
     // The bench measures the guard as it decides correctly; a regression shows here first.
-    assert_eq!(check_labels(&guard, &plain), plain.len(), "non-SQL cases disagree with labels");
-    assert_eq!(check_labels(&guard, &sql), sql.len(), "SQL cases disagree with labels");
+    assert_eq!(
+        check_labels(&guard, &plain),
+        plain.len(),
+        "non-SQL cases disagree with labels"
+    );
+    assert_eq!(
+        check_labels(&guard, &sql),
+        sql.len(),
+        "SQL cases disagree with labels"
+    );
 
     eprintln!(
         "median per case: non-SQL {:.0} ns over {} cases, SQL {:.0} ns over {} cases",

@@ -16,7 +16,10 @@ fuzz_target!(|data: &[u8]| {
     });
     let verdict = guard.screen_action(data);
     if verdict.decision != Decision::Deny {
-        assert!(!verdict.calls.is_empty(), "a non-deny verdict without any call");
+        assert!(
+            !verdict.calls.is_empty(),
+            "a non-deny verdict without any call"
+        );
         assert!(verdict.calls.iter().all(|c| c.call.is_some()));
     }
 });

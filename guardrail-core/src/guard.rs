@@ -10,10 +10,10 @@ use crate::action::json::JsonLimits;
 use crate::action::tools::{ArgKind, BlastRadius, Builtin, ToolCall, ToolRegistry, ToolSpec};
 use crate::check::host::HostChecker;
 use crate::check::path::PathChecker;
+use crate::check::secret::SecretCheck;
 use crate::check::sql::{Dialect, SqlChecker};
 use crate::check::text::{TextLevel, check_text};
 use crate::policy::{HighBlastRadius, Policy, PolicyError, PolicyIssue};
-use crate::check::secret::SecretCheck;
 use crate::verdict::{Coded, Decision, Reason, ReasonCode};
 
 /// Per-call options for [`Guard::screen_action_with`].
@@ -101,9 +101,15 @@ impl Guard {
     /// problem is reported at once.
     pub fn new(policy: Policy) -> Result<Guard, PolicyError> {
         let mut issues: Vec<PolicyIssue> = Vec::new();
-        let host = HostChecker::new(&policy.http).map_err(|e| issues.extend(e)).ok();
-        let path = PathChecker::new(&policy.workspace).map_err(|e| issues.extend(e)).ok();
-        let sql = SqlChecker::new(&policy.sql).map_err(|e| issues.extend(e)).ok();
+        let host = HostChecker::new(&policy.http)
+            .map_err(|e| issues.extend(e))
+            .ok();
+        let path = PathChecker::new(&policy.workspace)
+            .map_err(|e| issues.extend(e))
+            .ok();
+        let sql = SqlChecker::new(&policy.sql)
+            .map_err(|e| issues.extend(e))
+            .ok();
         let tools = build_registry(&policy, &mut issues);
         let scanner = if policy.secrets.scan_arguments {
             crate::check::secret::MinimalDetector::new()
@@ -252,7 +258,11 @@ impl Guard {
                 Ok(()) => Ok(()),
                 Err(reason) => {
                     reasons.push(reason.in_call(index).at(pointer()));
-                    if options.all_findings { Ok(()) } else { Err(()) }
+                    if options.all_findings {
+                        Ok(())
+                    } else {
+                        Err(())
+                    }
                 }
             }
         });
@@ -280,14 +290,35 @@ impl Guard {
 
     /// Runs the checks for one string argument: invisible characters, the kind's own check,
     /// then secrets.
-    fn check_argument(&self, value: &str, kind: ArgKind, options: &ActionOptions) -> Result<(), Reason> {
+    fn check_argument(
+        &self,
+        value: &str,
+        kind: ArgKind,
+        options: &ActionOptions,
+    ) -> Result<(), Reason> {
         let inner = &*self.inner;
-        let level = if kind == ArgKind::Text { TextLevel::Prose } else { TextLevel::Identifier };
+        let level = if kind == ArgKind::Text {
+            TextLevel::Prose
+        } else {
+            TextLevel::Identifier
+        };
         check_text(value, level).map_err(|e| e.to_reason())?;
         match kind {
-            ArgKind::Path => inner.path.check(value).map(drop).map_err(|e| e.to_reason())?,
-            ArgKind::Url => inner.host.check(value).map(drop).map_err(|e| e.to_reason())?,
-            ArgKind::Sql => inner.sql.check(value, options.dialect).map(drop).map_err(|e| e.to_reason())?,
+            ArgKind::Path => inner
+                .path
+                .check(value)
+                .map(drop)
+                .map_err(|e| e.to_reason())?,
+            ArgKind::Url => inner
+                .host
+                .check(value)
+                .map(drop)
+                .map_err(|e| e.to_reason())?,
+            ArgKind::Sql => inner
+                .sql
+                .check(value, options.dialect)
+                .map(drop)
+                .map_err(|e| e.to_reason())?,
             ArgKind::Text => {}
         }
         if let Some(scanner) = &inner.scanner {
@@ -314,14 +345,19 @@ fn build_registry(policy: &Policy, issues: &mut Vec<PolicyIssue>) -> ToolRegistr
             continue;
         }
         let Some(schema) = &config.loaded_schema else {
-            issues.push(PolicyIssue::new(format!("tools.{name}.schema"), "schema not loaded"));
+            issues.push(PolicyIssue::new(
+                format!("tools.{name}.schema"),
+                "schema not loaded",
+            ));
             continue;
         };
         let kinds = config
             .args
             .iter()
             .filter_map(|(pattern, kind)| {
-                crate::action::tools::ArgPattern::parse(pattern).ok().map(|p| (p, *kind))
+                crate::action::tools::ArgPattern::parse(pattern)
+                    .ok()
+                    .map(|p| (p, *kind))
             })
             .collect();
         match ToolSpec::custom(name, schema, kinds, policy.blast_radius(name)) {

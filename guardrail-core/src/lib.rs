@@ -24,18 +24,15 @@
 
 pub mod action;
 pub mod check;
+pub mod classify;
 pub mod open;
-#[cfg(feature = "wip")]
 pub mod guard;
 pub mod policy;
-#[cfg(feature = "wip")]
 pub mod replay;
 pub mod scan;
 pub mod verdict;
 
-#[cfg(feature = "wip")]
 pub use guard::{ActionOptions, ActionVerdict, Guard, ScreenedCall, Timings};
 pub use policy::PolicyIssue;
-#[cfg(feature = "wip")]
 pub use policy::{Policy, PolicyError};
 pub use verdict::{Coded, Decision, Reason, ReasonCode, Span};

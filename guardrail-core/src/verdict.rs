@@ -139,6 +139,8 @@ reason_codes! {
     PathNotCanonical => "path_not_canonical",
 
     // --- SQL ---
+    /// The SQL text is longer than the policy allows.
+    SqlTooLarge => "sql_too_large",
     /// The SQL does not parse in the policy's dialect.
     SqlParseError => "sql_parse_error",
     /// Zero or several statements, where exactly one is required.
@@ -147,6 +149,14 @@ reason_codes! {
     SqlNotReadOnly => "sql_not_read_only",
     /// A function outside the policy's allowlist.
     SqlFunctionNotAllowed => "sql_function_not_allowed",
+
+    // --- untrusted input ---
+    /// The input screener's heuristics or classifier judge the text an injection attempt.
+    InjectionSuspected => "injection_suspected",
+    /// The configured classifier could not run; the screener fails closed.
+    ClassifierUnavailable => "classifier_unavailable",
+    /// A model or weights file does not match its pinned SHA-256.
+    ModelHashMismatch => "model_hash_mismatch",
 
     // --- outcome ---
     /// The tool is high blast radius: structurally fine, sent to a second stage.
@@ -191,7 +201,13 @@ pub struct Reason {
 impl Reason {
     /// A reason with a code and message only.
     pub fn new(code: ReasonCode, message: impl Into<String>) -> Self {
-        Reason { code, message: message.into(), call: None, pointer: None, span: None }
+        Reason {
+            code,
+            message: message.into(),
+            call: None,
+            pointer: None,
+            span: None,
+        }
     }
 
     /// Sets the JSON pointer of the offending argument.

@@ -15,7 +15,9 @@ fn fixtures_dir() -> PathBuf {
 }
 
 fn filter() -> Option<String> {
-    std::env::var("GUARDRAIL_FIXTURE").ok().filter(|s| !s.is_empty())
+    std::env::var("GUARDRAIL_FIXTURE")
+        .ok()
+        .filter(|s| !s.is_empty())
 }
 
 #[derive(Debug, Deserialize)]
@@ -58,7 +60,10 @@ impl Case {
         match (&self.input, &self.input_repeat) {
             (Some(s), None) => s.clone(),
             (None, Some(r)) => format!("{}{}{}", r.prefix, r.unit.repeat(r.count), r.suffix),
-            _ => panic!("case `{}` needs exactly one of input / input_repeat", self.name),
+            _ => panic!(
+                "case `{}` needs exactly one of input / input_repeat",
+                self.name
+            ),
         }
     }
 }
@@ -78,7 +83,8 @@ fn case_files() {
     let mut failures = Vec::new();
     for file in &files {
         let text = std::fs::read_to_string(file).unwrap();
-        let parsed: CaseFile = toml::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+        let parsed: CaseFile =
+            toml::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
         let policy = Policy::from_file(&fixtures_dir().join(&parsed.policy)).unwrap();
         let guard = Guard::new(policy).unwrap();
         let file_name = file.file_name().unwrap().to_string_lossy().into_owned();
@@ -93,7 +99,10 @@ fn case_files() {
             let first = verdict.reasons.first();
             let mut problems = Vec::new();
             if verdict.decision != case.expect {
-                problems.push(format!("decision {:?}, expected {:?}", verdict.decision, case.expect));
+                problems.push(format!(
+                    "decision {:?}, expected {:?}",
+                    verdict.decision, case.expect
+                ));
             }
             if let Some(code) = &case.code {
                 let got = first.map(|r| r.code.as_str()).unwrap_or("<none>");
@@ -108,12 +117,22 @@ fn case_files() {
                 }
             }
             if !problems.is_empty() {
-                failures.push(format!("{file_name}: {}: {} ({:?})", case.name, problems.join("; "), verdict.reasons));
+                failures.push(format!(
+                    "{file_name}: {}: {} ({:?})",
+                    case.name,
+                    problems.join("; "),
+                    verdict.reasons
+                ));
             }
         }
     }
     assert!(filter.is_some() || ran > 30, "only {ran} cases ran");
-    assert!(failures.is_empty(), "{} failing cases:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} failing cases:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }
 
 /// Done-when of the core issue: the whole labeled action corpus with the policy its labels
@@ -126,8 +145,10 @@ fn action_corpus_replays_without_disagreement() {
     let policy = Policy::from_file(&fixtures_dir().join("policies/actions-corpus.toml")).unwrap();
     let guard = Guard::new(policy).unwrap();
     let dir = fixtures_dir().join("corpora/actions");
-    let mut files: Vec<PathBuf> =
-        std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
     files.retain(|p| p.extension().is_some_and(|e| e == "jsonl"));
     files.sort();
     assert_eq!(files.len(), 5);
@@ -151,7 +172,10 @@ fn corpus_dialects_are_all_known() {
         let v: serde_json::Value = serde_json::from_str(line).unwrap();
         if let Some(d) = v.get("dialect").and_then(|d| d.as_str()) {
             *seen.entry(d.to_owned()).or_default() += 1;
-            assert!(d.parse::<guardrail_core::check::sql::Dialect>().is_ok(), "dialect {d}");
+            assert!(
+                d.parse::<guardrail_core::check::sql::Dialect>().is_ok(),
+                "dialect {d}"
+            );
         }
     }
     assert!(seen.len() >= 3, "{seen:?}");
@@ -212,9 +236,10 @@ fn mutated_inputs_never_panic() {
 #[test]
 fn policy_schema_accepts_shipped_policies() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let schema: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(root.join("schemas/policy.schema.json")).unwrap())
-            .unwrap();
+    let schema: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(root.join("schemas/policy.schema.json")).unwrap(),
+    )
+    .unwrap();
     let validator = jsonschema::validator_for(&schema).unwrap();
     let mut policies = vec![root.join("guardrail-core/policy/default.toml")];
     for entry in std::fs::read_dir(root.join("fixtures/policies")).unwrap() {
@@ -223,7 +248,10 @@ fn policy_schema_accepts_shipped_policies() {
     for path in &policies {
         let value: toml::Value = toml::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
         let json = serde_json::to_value(value).unwrap();
-        let errors: Vec<String> = validator.iter_errors(&json).map(|e| e.to_string()).collect();
+        let errors: Vec<String> = validator
+            .iter_errors(&json)
+            .map(|e| e.to_string())
+            .collect();
         assert!(errors.is_empty(), "{}: {errors:?}", path.display());
     }
     let bad = serde_json::json!({"http": {"alow": []}});

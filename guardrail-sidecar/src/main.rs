@@ -14,7 +14,11 @@ use guardrail_core::{ActionOptions, Decision, Guard, Policy};
 const MAX_CHECK_INPUT: u64 = 256 << 20;
 
 #[derive(Debug, Parser)]
-#[command(name = "guardrail", version, about = "Screens untrusted LLM output before an agent acts on it.")]
+#[command(
+    name = "guardrail",
+    version,
+    about = "Screens untrusted LLM output before an agent acts on it."
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -64,10 +68,18 @@ enum ReplayKind {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Check { config, lines, all, files } => check(config.as_deref(), lines, all, &files),
-        Command::Replay { kind: ReplayKind::Action, corpus, config, per_case } => {
-            replay(config.as_deref(), &corpus, per_case.as_deref())
-        }
+        Command::Check {
+            config,
+            lines,
+            all,
+            files,
+        } => check(config.as_deref(), lines, all, &files),
+        Command::Replay {
+            kind: ReplayKind::Action,
+            corpus,
+            config,
+            per_case,
+        } => replay(config.as_deref(), &corpus, per_case.as_deref()),
     };
     match result {
         Ok(code) => code,
@@ -89,20 +101,30 @@ fn load_guard(config: Option<&Path>) -> Result<Guard> {
 fn read_input(path: &Path) -> Result<Vec<u8>> {
     let mut buf = Vec::new();
     if path == Path::new("-") {
-        std::io::stdin().lock().take(MAX_CHECK_INPUT).read_to_end(&mut buf)?;
+        std::io::stdin()
+            .lock()
+            .take(MAX_CHECK_INPUT)
+            .read_to_end(&mut buf)?;
     } else {
-        let file = std::fs::File::open(path).with_context(|| format!("cannot open `{}`", path.display()))?;
+        let file = std::fs::File::open(path)
+            .with_context(|| format!("cannot open `{}`", path.display()))?;
         file.take(MAX_CHECK_INPUT).read_to_end(&mut buf)?;
     }
     if buf.len() as u64 >= MAX_CHECK_INPUT {
-        bail!("`{}` is larger than {MAX_CHECK_INPUT} bytes", path.display());
+        bail!(
+            "`{}` is larger than {MAX_CHECK_INPUT} bytes",
+            path.display()
+        );
     }
     Ok(buf)
 }
 
 fn check(config: Option<&Path>, lines: bool, all: bool, files: &[PathBuf]) -> Result<ExitCode> {
     let guard = load_guard(config)?;
-    let options = ActionOptions { dialect: None, all_findings: all };
+    let options = ActionOptions {
+        dialect: None,
+        all_findings: all,
+    };
     let stdin = [PathBuf::from("-")];
     let files = if files.is_empty() { &stdin[..] } else { files };
     let mut out = std::io::stdout().lock();
@@ -110,7 +132,10 @@ fn check(config: Option<&Path>, lines: bool, all: bool, files: &[PathBuf]) -> Re
     for path in files {
         let input = read_input(path)?;
         let outputs: Vec<&[u8]> = if lines {
-            input.split(|&b| b == b'\n').filter(|l| !l.iter().all(u8::is_ascii_whitespace)).collect()
+            input
+                .split(|&b| b == b'\n')
+                .filter(|l| !l.iter().all(u8::is_ascii_whitespace))
+                .collect()
         } else {
             vec![&input[..]]
         };
@@ -122,14 +147,19 @@ fn check(config: Option<&Path>, lines: bool, all: bool, files: &[PathBuf]) -> Re
         }
     }
     out.flush()?;
-    Ok(if denied { ExitCode::from(1) } else { ExitCode::SUCCESS })
+    Ok(if denied {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 fn replay(config: Option<&Path>, corpus: &[PathBuf], per_case: Option<&Path>) -> Result<ExitCode> {
     let guard = load_guard(config)?;
     let results = replay_action::replay_files(&guard, corpus)?;
     if let Some(path) = per_case {
-        let file = std::fs::File::create(path).with_context(|| format!("cannot create `{}`", path.display()))?;
+        let file = std::fs::File::create(path)
+            .with_context(|| format!("cannot create `{}`", path.display()))?;
         let mut w = std::io::BufWriter::new(file);
         for r in &results {
             serde_json::to_writer(&mut w, r)?;

@@ -1,8 +1,1829 @@
 //! Finds tool calls in model output, whatever envelope format the model used.
-// INTERFACE (filled in by the parser work):
-//
-// pub enum Format { Flat, Wrapper, OpenAiChat, OpenAiResponses, LegacyFunctionCall, AnthropicToolUse, McpToolsCall }
-// pub struct Candidate { pub format: Format, pub name: String, pub args: serde_json::Map<String, Value> }
-// pub struct ParseLimits { pub json: JsonLimits, pub max_calls: usize }
-// pub fn extract_calls(input: &[u8], limits: &ParseLimits) -> Result<Vec<Candidate>, ParseError>;
-// pub enum ParseError { .. } // thiserror, impl Coded
+//!
+//! [`extract_calls`] turns raw model output into [`Candidate`] calls: a tool name, carried
+//! through exactly as written, and an argument object. It does not judge either; tool names and
+//! argument schemas are the next stage's job. Every JSON text, including the JSON-encoded
+//! `arguments` strings of the OpenAI formats, goes through the strict parser of [`json`].
+//!
+//! # Where a call may be
+//!
+//! - The whole output is one JSON document (leading and trailing JSON whitespace allowed).
+//! - The output is prose (a markdown fence, `<tool_call>` tags, sentences) around **one** JSON
+//!   object or array. An output that starts like JSON (`{"`, `[{"`) is parsed as a document
+//!   first and falls back to prose only when the document is followed by more text. The prose
+//!   is held to rules that keep a lenient reader from seeing a different call:
+//!   - it contains something visible (a byte order mark or a no-break space alone makes a
+//!     malformed document, not prose);
+//!   - it has no comment markers (`//` other than in `://`, `/*`, `*/`): a comment next to JSON
+//!     is JSON-with-comments;
+//!   - it has no JavaScript/JSON5-style object (`{tool: ...}`, `{'tool': ...}`);
+//!   - the call is not inside a bracket the prose leaves open (`{tool: 1, "x": {"tool": ...}}`);
+//!   - a JSON-looking object (`{"` or `[{"`) that does not parse strictly is an error, and two
+//!     different ones are ambiguous (the same one repeated counts once).
+//!
+//! # Formats
+//!
+//! | [`Format`] | shape |
+//! |---|---|
+//! | `Flat` | `{"tool": NAME, ...}`: every other key is an argument; no `args` key |
+//! | `Wrapper` | `{"tool": NAME, "args": {...}}`, nothing else |
+//! | `OpenAiChat` | an assistant message with `tool_calls`, a `chat.completion` with one choice, or bare `tool_calls` items; `function.arguments` is a JSON string |
+//! | `OpenAiResponses` | `{"type": "function_call", "name", "arguments": "..."}` items, alone, in a list, or in a response's `output` |
+//! | `LegacyFunctionCall` | a message with `function_call: {"name", "arguments": "..."}` |
+//! | `AnthropicToolUse` | `{"type": "tool_use", "name", "input": {...}}` blocks, alone, in a list, or in a message's `content` |
+//! | `McpToolsCall` | a JSON-RPC 2.0 `tools/call` request; batches are refused |
+//!
+//! Every envelope object is checked against the keys its format defines: an unknown key, a
+//! value of the wrong type or a missing name or argument object is [`ParseError::InvalidEnvelope`]
+//! (an absent MCP `arguments` included: a call spells out its arguments, even `{}`). An object
+//! with the distinguishing keys of two formats, calls of different formats in one output, and
+//! several `choices` of a completion (alternatives, not parallel calls) are
+//! [`ParseError::Ambiguous`]. Text blocks, reasoning items and message text are never searched
+//! for calls.
+//!
+//! # Untrusted input
+//!
+//! The input length is checked against [`JsonLimits::max_bytes`] before anything else, nesting
+//! against [`JsonLimits::max_depth`] (separately for each `arguments` string), and the number of
+//! calls against [`ParseLimits::max_calls`]. Error messages carry byte offsets and JSON pointers,
+//! never argument values.
+
+use std::borrow::Cow;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::action::json::{self, Document, JsonError, JsonLimits, Member};
+use crate::policy::PolicyIssue;
+use crate::verdict::{Coded, ReasonCode};
+
+/// Limits for [`extract_calls`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ParseLimits {
+    /// Limits for the output as a whole and for each `arguments` string.
+    pub json: JsonLimits,
+    /// Most calls accepted in one output. Default: 16.
+    pub max_calls: usize,
+}
+
+impl Default for ParseLimits {
+    /// [`JsonLimits::default`] and at most 16 calls.
+    fn default() -> Self {
+        ParseLimits {
+            json: JsonLimits::default(),
+            max_calls: 16,
+        }
+    }
+}
+
+impl ParseLimits {
+    /// Reports every limit that would refuse all input; `key` is the dotted policy key of
+    /// this table.
+    pub fn issues(&self, key: &str) -> Vec<PolicyIssue> {
+        let mut issues = self.json.issues(&format!("{key}.json"));
+        if self.max_calls == 0 {
+            issues.push(PolicyIssue::new(
+                format!("{key}.max_calls"),
+                "must be at least 1",
+            ));
+        }
+        issues
+    }
+}
+
+/// The envelope a call was written in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Format {
+    /// `{"tool": NAME, ...arguments}`.
+    Flat,
+    /// `{"tool": NAME, "args": {...}}`.
+    Wrapper,
+    /// OpenAI Chat Completions `tool_calls`.
+    OpenAiChat,
+    /// OpenAI Responses `function_call` items.
+    OpenAiResponses,
+    /// The deprecated OpenAI `function_call` message field.
+    LegacyFunctionCall,
+    /// Anthropic Messages `tool_use` blocks.
+    AnthropicToolUse,
+    /// An MCP `tools/call` JSON-RPC request.
+    McpToolsCall,
+}
+
+impl Format {
+    /// The stable `snake_case` name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Format::Flat => "flat",
+            Format::Wrapper => "wrapper",
+            Format::OpenAiChat => "open_ai_chat",
+            Format::OpenAiResponses => "open_ai_responses",
+            Format::LegacyFunctionCall => "legacy_function_call",
+            Format::AnthropicToolUse => "anthropic_tool_use",
+            Format::McpToolsCall => "mcp_tools_call",
+        }
+    }
+}
+
+/// One proposed call, not yet checked against any tool.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Candidate {
+    /// The envelope it came in.
+    pub format: Format,
+    /// The tool name exactly as written (after JSON unescaping).
+    pub name: String,
+    /// The argument object.
+    pub args: Map<String, Value>,
+}
+
+/// Why no calls could be taken from an output.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ParseError {
+    /// The output is not valid UTF-8.
+    #[error("input is not valid utf-8 at byte {offset}")]
+    InvalidUtf8 {
+        /// Where the first invalid sequence starts.
+        offset: usize,
+    },
+    /// The output (or the JSON found in it) is not strict JSON, or is too large.
+    #[error(transparent)]
+    Json(#[from] JsonError),
+    /// A JSON-encoded `arguments` string is not strict JSON; offsets count from the start of
+    /// the decoded string.
+    #[error("in the `arguments` string at `{pointer}`: {source}")]
+    Arguments {
+        /// JSON pointer of the string within the output's document.
+        pointer: String,
+        /// What is wrong with it.
+        source: JsonError,
+    },
+    /// Nothing in the output is a tool call.
+    #[error("no tool call found")]
+    NoToolCall,
+    /// The output could be read as different calls.
+    #[error("ambiguous tool call: {problem}")]
+    Ambiguous {
+        /// Why, in a few words.
+        problem: &'static str,
+    },
+    /// More calls than [`ParseLimits::max_calls`].
+    #[error("more than {limit} tool calls")]
+    TooManyCalls {
+        /// The limit.
+        limit: usize,
+    },
+    /// An envelope object is malformed.
+    #[error("invalid envelope at {}: {problem}", describe_pointer(pointer))]
+    InvalidEnvelope {
+        /// JSON pointer of the offending value within the output's document.
+        pointer: String,
+        /// What is wrong, in a few words.
+        problem: &'static str,
+    },
+}
+
+fn describe_pointer(pointer: &str) -> String {
+    if pointer.is_empty() {
+        "the top level".to_owned()
+    } else {
+        format!("`{}`", pointer.escape_debug())
+    }
+}
+
+impl ParseError {
+    /// The byte offset in the raw output the error points at, if it points anywhere.
+    pub fn offset(&self) -> Option<usize> {
+        match self {
+            ParseError::InvalidUtf8 { offset } => Some(*offset),
+            ParseError::Json(e) => e.offset(),
+            _ => None,
+        }
+    }
+}
+
+impl Coded for ParseError {
+    fn code(&self) -> ReasonCode {
+        match self {
+            ParseError::InvalidUtf8 { .. } => ReasonCode::InvalidUtf8,
+            ParseError::Json(e) | ParseError::Arguments { source: e, .. } => e.code(),
+            ParseError::NoToolCall => ReasonCode::NoToolCall,
+            ParseError::Ambiguous { .. } => ReasonCode::AmbiguousToolCall,
+            ParseError::TooManyCalls { .. } => ReasonCode::TooManyCalls,
+            ParseError::InvalidEnvelope { .. } => ReasonCode::InvalidEnvelope,
+        }
+    }
+}
+
+/// Finds every tool call in `input` (see the [module docs](self) for what is accepted).
+///
+/// On success the result holds at least one and at most `limits.max_calls` candidates, all of
+/// the same [`Format`], in output order.
+///
+/// # Errors
+///
+/// A [`ParseError`] when the output is not UTF-8, not strict JSON, holds no call, holds calls
+/// that can be read more than one way, holds too many, or wraps them in a malformed envelope.
+pub fn extract_calls(input: &[u8], limits: &ParseLimits) -> Result<Vec<Candidate>, ParseError> {
+    if input.len() > limits.json.max_bytes {
+        return Err(JsonError::InputTooLarge {
+            len: input.len(),
+            limit: limits.json.max_bytes,
+        }
+        .into());
+    }
+    let text = std::str::from_utf8(input).map_err(|e| ParseError::InvalidUtf8 {
+        offset: e.valid_up_to(),
+    })?;
+    let mut out = Collector {
+        limits,
+        calls: Vec::new(),
+    };
+    let first = input.iter().position(|&b| !json::is_json_ws(b));
+    match first.and_then(|i| input.get(i)) {
+        Some(b'{' | b'[' | b'"') => match json::parse_document(text, &limits.json) {
+            Ok(Document::Object(members)) => out.members(members)?,
+            Ok(Document::Other(value)) => out.document(value)?,
+            // A document followed by prose, or prose that merely starts with a bracket.
+            Err(e)
+                if matches!(e, JsonError::TrailingData { .. })
+                    || !first.is_some_and(|i| starts_candidate(input, i)) =>
+            {
+                out.document(from_prose(text, limits, Some(e))?)?;
+            }
+            Err(e) => return Err(e.into()),
+        },
+        _ => out.document(from_prose(text, limits, None)?)?,
+    }
+    let calls = out.calls;
+    let Some(format) = calls.first().map(|c| c.format) else {
+        return Err(ParseError::NoToolCall);
+    };
+    if calls.iter().any(|c| c.format != format) {
+        return Err(ParseError::Ambiguous {
+            problem: "calls in different envelope formats",
+        });
+    }
+    Ok(calls)
+}
+
+/// Picks the one JSON object (or array of objects) out of prose.
+fn from_prose(
+    text: &str,
+    limits: &ParseLimits,
+    fallback: Option<JsonError>,
+) -> Result<Value, ParseError> {
+    let bytes = text.as_bytes();
+    let mut found: Option<Value> = None;
+    let mut prose = Prose::default();
+    let mut pos = 0;
+    let mut gap_start = 0;
+    while let Some(i) = bytes
+        .get(pos..)
+        .and_then(|rest| memchr::memchr2(b'{', b'[', rest))
+    {
+        let at = pos + i;
+        if !starts_candidate(bytes, at) {
+            if lenient_object_at(bytes, at) {
+                return Err(fallback.map_or_else(
+                    || {
+                        JsonError::Syntax {
+                            offset: at,
+                            problem: "object keys must be quoted strings",
+                        }
+                        .into()
+                    },
+                    ParseError::from,
+                ));
+            }
+            pos = at + 1;
+            continue;
+        }
+        let (value, end) = json::parse_prefix(text, at, &limits.json)?;
+        prose.scan(text, gap_start, at)?;
+        if let Some(open) = prose.unclosed {
+            return Err(fallback.map_or_else(
+                || {
+                    JsonError::Syntax {
+                        offset: open,
+                        problem: "json inside an unclosed bracket",
+                    }
+                    .into()
+                },
+                ParseError::from,
+            ));
+        }
+        match &found {
+            None => found = Some(value),
+            Some(seen) if *seen == value => {}
+            Some(_) => {
+                return Err(ParseError::Ambiguous {
+                    problem: "several different json objects in the output",
+                });
+            }
+        }
+        gap_start = end;
+        pos = end;
+    }
+    prose.scan(text, gap_start, text.len())?;
+    let Some(value) = found else {
+        return Err(fallback.map_or(ParseError::NoToolCall, ParseError::from));
+    };
+    if !prose.visible {
+        return Err(match (fallback, prose.first_stray) {
+            (Some(e), _) => e.into(),
+            (None, Some((offset, c))) => JsonError::Syntax {
+                offset,
+                problem: json::stray_char_problem(c)
+                    .unwrap_or("invisible character outside the json document"),
+            }
+            .into(),
+            (None, None) => JsonError::Syntax {
+                offset: 0,
+                problem: "expected a value",
+            }
+            .into(),
+        });
+    }
+    Ok(value)
+}
+
+/// `{"` or `[{"`, with optional JSON whitespace between the tokens.
+fn starts_candidate(bytes: &[u8], at: usize) -> bool {
+    let next = |from: usize| {
+        bytes.get(from..).and_then(|rest| {
+            rest.iter()
+                .position(|&b| !json::is_json_ws(b))
+                .map(|i| (from + i, rest.get(i).copied()))
+        })
+    };
+    match bytes.get(at) {
+        Some(b'{') => matches!(next(at + 1), Some((_, Some(b'"')))),
+        Some(b'[') => match next(at + 1) {
+            Some((brace, Some(b'{'))) => matches!(next(brace + 1), Some((_, Some(b'"')))),
+            _ => false,
+        },
+        _ => false,
+    }
+}
+
+/// `{` then an unquoted or single-quoted key and `:`, as in JavaScript or JSON5.
+fn lenient_object_at(bytes: &[u8], at: usize) -> bool {
+    let skip_ws = |mut i: usize| {
+        while bytes.get(i).is_some_and(|&b| json::is_json_ws(b)) {
+            i += 1;
+        }
+        i
+    };
+    let start = skip_ws(at + 1);
+    let key_end = match bytes.get(start) {
+        Some(b'\'') => {
+            let close = bytes.get(start + 1..).and_then(|rest| {
+                rest.iter()
+                    .take(256)
+                    .position(|&b| b == b'\'' || b == b'\n')
+            });
+            match close {
+                Some(i) if bytes.get(start + 1 + i) == Some(&b'\'') => start + 2 + i,
+                _ => return false,
+            }
+        }
+        Some(&b) if b.is_ascii_alphabetic() || b == b'_' || b == b'$' => {
+            let len = bytes.get(start..).map_or(0, |rest| {
+                rest.iter()
+                    .take(64)
+                    .take_while(|&&b| b.is_ascii_alphanumeric() || b == b'_' || b == b'$')
+                    .count()
+            });
+            start + len
+        }
+        _ => return false,
+    };
+    bytes.get(skip_ws(key_end)) == Some(&b':')
+}
+
+/// What the text around the JSON holds.
+#[derive(Default)]
+struct Prose {
+    /// Something a reader can see (not whitespace, not an invisible format character).
+    visible: bool,
+    /// The first character that is not JSON whitespace, with its offset.
+    first_stray: Option<(usize, char)>,
+    /// Brackets (`{`, `[`) opened and not yet closed; a stray closer counts for nothing.
+    depth: usize,
+    /// Where the outermost bracket still open was opened.
+    unclosed: Option<usize>,
+}
+
+impl Prose {
+    fn scan(&mut self, text: &str, start: usize, end: usize) -> Result<(), ParseError> {
+        let Some(gap) = text.get(start..end) else {
+            return Err(JsonError::Syntax {
+                offset: start,
+                problem: "invalid utf-8 boundary",
+            }
+            .into());
+        };
+        let gap_bytes = gap.as_bytes();
+        for (i, _) in gap.match_indices("//") {
+            if i == 0 || gap_bytes.get(i - 1) != Some(&b':') {
+                return Err(JsonError::Syntax {
+                    offset: start + i,
+                    problem: "comments are not json",
+                }
+                .into());
+            }
+        }
+        if let Some(i) = gap.find("/*").or_else(|| gap.find("*/")) {
+            return Err(JsonError::Syntax {
+                offset: start + i,
+                problem: "comments are not json",
+            }
+            .into());
+        }
+        for (i, &b) in gap_bytes.iter().enumerate() {
+            match b {
+                b'{' | b'[' => {
+                    if self.depth == 0 {
+                        self.unclosed = Some(start + i);
+                    }
+                    self.depth += 1;
+                }
+                b'}' | b']' => {
+                    self.depth = self.depth.saturating_sub(1);
+                    if self.depth == 0 {
+                        self.unclosed = None;
+                    }
+                }
+                _ => {}
+            }
+        }
+        if self.visible {
+            return Ok(());
+        }
+        for (i, c) in gap.char_indices() {
+            if c.is_ascii() && json::is_json_ws(c as u8) {
+                continue;
+            }
+            if self.first_stray.is_none() {
+                self.first_stray = Some((start + i, c));
+            }
+            if !c.is_whitespace() && !is_invisible(c) {
+                self.visible = true;
+                break;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Format and filler characters that render as nothing.
+fn is_invisible(c: char) -> bool {
+    matches!(c,
+        '\u{00ad}' | '\u{034f}' | '\u{061c}' | '\u{115f}' | '\u{1160}' | '\u{17b4}' | '\u{17b5}'
+        | '\u{180b}'..='\u{180f}' | '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}'
+        | '\u{2060}'..='\u{206f}' | '\u{3164}' | '\u{fe00}'..='\u{fe0f}' | '\u{feff}' | '\u{ffa0}'
+        | '\u{fff0}'..='\u{fff8}' | '\u{1d173}'..='\u{1d17a}' | '\u{e0000}'..='\u{e0fff}')
+        || c.is_control()
+}
+
+/// A JSON pointer built only when an error needs it.
+#[derive(Clone, Copy)]
+struct At<'a> {
+    parent: Option<&'a At<'a>>,
+    step: Step<'a>,
+}
+
+#[derive(Clone, Copy)]
+enum Step<'a> {
+    Root,
+    Key(&'a str),
+    Index(usize),
+}
+
+impl<'a> At<'a> {
+    fn root() -> At<'static> {
+        At {
+            parent: None,
+            step: Step::Root,
+        }
+    }
+
+    fn key(&'a self, key: &'a str) -> At<'a> {
+        At {
+            parent: Some(self),
+            step: Step::Key(key),
+        }
+    }
+
+    fn index(&'a self, index: usize) -> At<'a> {
+        At {
+            parent: Some(self),
+            step: Step::Index(index),
+        }
+    }
+
+    fn render(&self) -> String {
+        let mut steps = Vec::new();
+        let mut node = Some(self);
+        while let Some(at) = node {
+            steps.push(at.step);
+            node = at.parent;
+        }
+        let mut out = String::new();
+        for step in steps.iter().rev() {
+            match step {
+                Step::Root => {}
+                Step::Key(k) => {
+                    out.push('/');
+                    out.push_str(&k.replace('~', "~0").replace('/', "~1"));
+                }
+                Step::Index(i) => {
+                    out.push('/');
+                    out.push_str(&i.to_string());
+                }
+            }
+        }
+        out
+    }
+
+    fn invalid(&self, problem: &'static str) -> ParseError {
+        ParseError::InvalidEnvelope {
+            pointer: self.render(),
+            problem,
+        }
+    }
+}
+
+/// The object kinds the envelope formats are built from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Shape {
+    /// `tool` key: flat or wrapper call.
+    Tool,
+    /// Chat message with `tool_calls`.
+    ChatMessage,
+    /// Message with a legacy `function_call`.
+    LegacyMessage,
+    /// `chat.completion` response.
+    ChatCompletion,
+    /// One `tool_calls` entry.
+    ChatItem,
+    /// Responses `function_call` item.
+    ResponsesItem,
+    /// Responses response with `output`.
+    ResponsesResponse,
+    /// Anthropic `tool_use` block.
+    AnthropicBlock,
+    /// Anthropic message with `content` blocks.
+    AnthropicMessage,
+    /// JSON-RPC request.
+    Mcp,
+    /// Text, thinking or reasoning: holds no call.
+    Inert,
+    /// A message with text only.
+    PlainMessage,
+}
+
+fn non_null(v: Option<&Value>) -> bool {
+    v.is_some_and(|v| !v.is_null())
+}
+
+/// Decides which envelope kind an object is, from its distinguishing keys.
+fn classify<'v>(
+    members: impl IntoIterator<Item = (&'v str, &'v Value)>,
+) -> Result<Option<Shape>, ParseError> {
+    let mut strong: Option<Shape> = None;
+    let mut several = false;
+    let mut note = |shape| {
+        several |= strong.is_some();
+        strong = Some(shape);
+    };
+    let (mut kind, mut object) = (None, None);
+    let (mut function, mut output, mut role, mut content_list) = (false, false, false, false);
+    for (key, value) in members {
+        match key {
+            "tool" => note(Shape::Tool),
+            "tool_calls" if !value.is_null() => note(Shape::ChatMessage),
+            "function_call" if !value.is_null() => note(Shape::LegacyMessage),
+            "choices" => note(Shape::ChatCompletion),
+            "jsonrpc" => note(Shape::Mcp),
+            "type" => kind = value.as_str(),
+            "object" => object = value.as_str(),
+            "function" => function = true,
+            "output" => output = true,
+            "role" => role = true,
+            "content" => content_list = value.is_array(),
+            _ => {}
+        }
+    }
+    match kind {
+        Some("function_call") => note(Shape::ResponsesItem),
+        Some("function") => note(Shape::ChatItem),
+        Some("tool_use") => note(Shape::AnthropicBlock),
+        Some("message") => note(Shape::AnthropicMessage),
+        _ => {}
+    }
+    if several {
+        return Err(ParseError::Ambiguous {
+            problem: "an object matches more than one envelope format",
+        });
+    }
+    if strong.is_some() {
+        return Ok(strong);
+    }
+    let shape = if function {
+        Some(Shape::ChatItem)
+    } else if output || object == Some("response") {
+        Some(Shape::ResponsesResponse)
+    } else if role {
+        Some(if content_list {
+            Shape::AnthropicMessage
+        } else {
+            Shape::PlainMessage
+        })
+    } else if matches!(
+        kind,
+        Some("text" | "thinking" | "redacted_thinking" | "reasoning")
+    ) {
+        Some(Shape::Inert)
+    } else {
+        None
+    };
+    Ok(shape)
+}
+
+fn entries(map: &Map<String, Value>) -> impl Iterator<Item = (&str, &Value)> {
+    map.iter().map(|(k, v)| (k.as_str(), v))
+}
+
+fn check_keys(map: &Map<String, Value>, allowed: &[&str], at: &At<'_>) -> Result<(), ParseError> {
+    match map.keys().find(|k| !allowed.contains(&k.as_str())) {
+        Some(key) => Err(at.key(key).invalid("unexpected key in the envelope")),
+        None => Ok(()),
+    }
+}
+
+/// Checks that `key`, if present, is a string equal to `want` (any string when `want` is empty).
+fn check_str(
+    map: &Map<String, Value>,
+    key: &str,
+    want: &str,
+    at: &At<'_>,
+) -> Result<(), ParseError> {
+    match map.get(key) {
+        None => Ok(()),
+        Some(Value::String(s)) if want.is_empty() || s == want => Ok(()),
+        Some(_) => Err(at.key(key).invalid(if want.is_empty() {
+            "must be a string"
+        } else {
+            "unexpected value for this envelope format"
+        })),
+    }
+}
+
+fn take_name(map: &mut Map<String, Value>, key: &str, at: &At<'_>) -> Result<String, ParseError> {
+    match map.remove(key) {
+        Some(Value::String(name)) => Ok(name),
+        Some(_) => Err(at.key(key).invalid("the tool name must be a string")),
+        None => Err(at.key(key).invalid("the tool name is missing")),
+    }
+}
+
+fn take_object(
+    map: &mut Map<String, Value>,
+    key: &str,
+    at: &At<'_>,
+) -> Result<Map<String, Value>, ParseError> {
+    match map.remove(key) {
+        Some(Value::Object(args)) => Ok(args),
+        Some(_) => Err(at.key(key).invalid("the arguments must be a json object")),
+        None => Err(at.key(key).invalid("the arguments are missing")),
+    }
+}
+
+fn take_array(
+    map: &mut Map<String, Value>,
+    key: &str,
+    at: &At<'_>,
+) -> Result<Vec<Value>, ParseError> {
+    match map.remove(key) {
+        Some(Value::Array(items)) => Ok(items),
+        Some(_) => Err(at.key(key).invalid("must be an array")),
+        None => Err(at.key(key).invalid("is missing")),
+    }
+}
+
+fn into_object(value: Value, at: &At<'_>) -> Result<Map<String, Value>, ParseError> {
+    match value {
+        Value::Object(map) => Ok(map),
+        _ => Err(at.invalid("must be a json object")),
+    }
+}
+
+/// Where a list of envelope objects sits.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum List {
+    /// The whole document is a list.
+    TopLevel,
+    /// A Responses `output`.
+    ResponsesOutput,
+    /// An Anthropic message `content`.
+    AnthropicContent,
+}
+
+const MESSAGE_KEYS: &[&str] = &[
+    "role",
+    "content",
+    "refusal",
+    "name",
+    "annotations",
+    "audio",
+    "tool_calls",
+    "function_call",
+];
+
+const COMPLETION_KEYS: &[&str] = &[
+    "id",
+    "object",
+    "created",
+    "model",
+    "choices",
+    "usage",
+    "system_fingerprint",
+    "service_tier",
+];
+
+const RESPONSE_KEYS: &[&str] = &[
+    "id",
+    "object",
+    "created_at",
+    "status",
+    "background",
+    "conversation",
+    "error",
+    "incomplete_details",
+    "instructions",
+    "max_output_tokens",
+    "max_tool_calls",
+    "metadata",
+    "model",
+    "output",
+    "output_text",
+    "parallel_tool_calls",
+    "previous_response_id",
+    "prompt",
+    "prompt_cache_key",
+    "reasoning",
+    "safety_identifier",
+    "service_tier",
+    "store",
+    "temperature",
+    "text",
+    "tool_choice",
+    "tools",
+    "top_logprobs",
+    "top_p",
+    "truncation",
+    "usage",
+    "user",
+];
+
+struct Collector<'l> {
+    limits: &'l ParseLimits,
+    calls: Vec<Candidate>,
+}
+
+impl Collector<'_> {
+    fn push(
+        &mut self,
+        format: Format,
+        name: String,
+        args: Map<String, Value>,
+    ) -> Result<(), ParseError> {
+        if self.calls.len() >= self.limits.max_calls {
+            return Err(ParseError::TooManyCalls {
+                limit: self.limits.max_calls,
+            });
+        }
+        self.calls.push(Candidate { format, name, args });
+        Ok(())
+    }
+
+    fn document(&mut self, document: Value) -> Result<(), ParseError> {
+        let at = At::root();
+        match document {
+            Value::Object(map) => self.object(map, &at),
+            Value::Array(items) => self.list(items, &at, List::TopLevel),
+            _ => Err(ParseError::NoToolCall),
+        }
+    }
+
+    fn object(&mut self, map: Map<String, Value>, at: &At<'_>) -> Result<(), ParseError> {
+        let shape = classify(entries(&map))?;
+        self.shaped(shape, map, at)
+    }
+
+    /// A top-level object, as parsed members: the `tool` forms are taken apart directly.
+    fn members(&mut self, members: Vec<Member<'_>>) -> Result<(), ParseError> {
+        let at = At::root();
+        let shape = classify(members.iter().map(|m| (m.key.as_ref(), &m.value)))?;
+        if shape == Some(Shape::Tool) {
+            return self.tool(members.into_iter().map(|m| (m.key, m.value)), &at);
+        }
+        let map = members
+            .into_iter()
+            .map(|m| (m.key.into_owned(), m.value))
+            .collect();
+        self.shaped(shape, map, &at)
+    }
+
+    fn shaped(
+        &mut self,
+        shape: Option<Shape>,
+        map: Map<String, Value>,
+        at: &At<'_>,
+    ) -> Result<(), ParseError> {
+        match shape {
+            Some(Shape::Tool) => self.tool(map.into_iter().map(|(k, v)| (Cow::Owned(k), v)), at),
+            Some(Shape::ChatMessage) => self.chat_message(map, at),
+            Some(Shape::LegacyMessage) => self.legacy_message(map, at),
+            Some(Shape::ChatCompletion) => self.chat_completion(map, at),
+            Some(Shape::ChatItem) => self.chat_item(map, at),
+            Some(Shape::ResponsesItem) => self.responses_item(map, at),
+            Some(Shape::ResponsesResponse) => self.responses_response(map, at),
+            Some(Shape::AnthropicBlock) => self.anthropic_block(map, at),
+            Some(Shape::AnthropicMessage) => self.anthropic_message(map, at),
+            Some(Shape::Mcp) => self.mcp(map, at),
+            Some(Shape::Inert | Shape::PlainMessage) => Ok(()),
+            None => Err(at.invalid("not a recognized tool-call envelope")),
+        }
+    }
+
+    fn list(&mut self, items: Vec<Value>, at: &At<'_>, list: List) -> Result<(), ParseError> {
+        for (i, item) in items.into_iter().enumerate() {
+            let at = at.index(i);
+            let map = into_object(item, &at)?;
+            let kind = map.get("type").and_then(Value::as_str);
+            match list {
+                List::AnthropicContent => match kind {
+                    Some("tool_use") => self.anthropic_block(map, &at)?,
+                    Some("text" | "thinking" | "redacted_thinking") => {}
+                    _ => return Err(at.invalid("unsupported content block")),
+                },
+                List::ResponsesOutput => match kind {
+                    Some("function_call") => self.responses_item(map, &at)?,
+                    Some("reasoning") => {}
+                    Some("message") if is_text_message(&map) => {}
+                    _ => return Err(at.invalid("unsupported output item")),
+                },
+                List::TopLevel => {
+                    if kind == Some("message") && is_text_message(&map) {
+                        continue;
+                    }
+                    match classify(entries(&map))? {
+                        Some(Shape::Tool) => {
+                            self.tool(map.into_iter().map(|(k, v)| (Cow::Owned(k), v)), &at)?;
+                        }
+                        Some(Shape::ChatItem) => self.chat_item(map, &at)?,
+                        Some(Shape::ResponsesItem) => self.responses_item(map, &at)?,
+                        Some(Shape::AnthropicBlock) => self.anthropic_block(map, &at)?,
+                        Some(Shape::Inert) => {}
+                        Some(Shape::Mcp) => {
+                            return Err(at.invalid("json-rpc batches are not accepted"));
+                        }
+                        Some(_) => return Err(at.invalid("a list may hold calls, not messages")),
+                        None => return Err(at.invalid("not a recognized tool-call envelope")),
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// `{"tool": NAME, "args": {...}}` or `{"tool": NAME, ...arguments}`.
+    fn tool<'k>(
+        &mut self,
+        members: impl Iterator<Item = (Cow<'k, str>, Value)>,
+        at: &At<'_>,
+    ) -> Result<(), ParseError> {
+        let (mut name, mut args, mut rest) = (None, None, Map::new());
+        for (key, value) in members {
+            match key.as_ref() {
+                "tool" => name = Some(value),
+                "args" => args = Some(value),
+                _ => {
+                    rest.insert(key.into_owned(), value);
+                }
+            }
+        }
+        let name = match name {
+            Some(Value::String(name)) => name,
+            Some(_) => return Err(at.key("tool").invalid("the tool name must be a string")),
+            None => return Err(at.key("tool").invalid("the tool name is missing")),
+        };
+        match args {
+            None => self.push(Format::Flat, name, rest),
+            Some(Value::Object(args)) => {
+                check_keys(&rest, &[], at)?;
+                self.push(Format::Wrapper, name, args)
+            }
+            Some(_) => Err(at
+                .key("args")
+                .invalid("the arguments must be a json object")),
+        }
+    }
+
+    /// An assistant message with `tool_calls`.
+    fn chat_message(&mut self, mut map: Map<String, Value>, at: &At<'_>) -> Result<(), ParseError> {
+        check_keys(&map, MESSAGE_KEYS, at)?;
+        check_str(&map, "role", "assistant", at)?;
+        if non_null(map.get("function_call")) {
+            return Err(ParseError::Ambiguous {
+                problem: "a message with both `tool_calls` and `function_call`",
+            });
+        }
+        let items = take_array(&mut map, "tool_calls", at)?;
+        let list_at = at.key("tool_calls");
+        for (i, item) in items.into_iter().enumerate() {
+            let item_at = list_at.index(i);
+            let item = into_object(item, &item_at)?;
+            self.chat_item(item, &item_at)?;
+        }
+        Ok(())
+    }
+
+    /// `{"id": .., "type": "function", "function": {"name": .., "arguments": ".."}}`.
+    fn chat_item(&mut self, mut map: Map<String, Value>, at: &At<'_>) -> Result<(), ParseError> {
+        check_keys(&map, &["id", "type", "function"], at)?;
+        check_str(&map, "type", "function", at)?;
+        check_str(&map, "id", "", at)?;
+        let function_at = at.key("function");
+        let function = match map.remove("function") {
+            Some(value) => into_object(value, &function_at)?,
+            None => return Err(function_at.invalid("is missing")),
+        };
+        self.function(function, &function_at, Format::OpenAiChat)
+    }
+
+    /// `{"name": .., "arguments": ".."}`, shared by the chat and legacy formats.
+    fn function(
+        &mut self,
+        mut map: Map<String, Value>,
+        at: &At<'_>,
+        format: Format,
+    ) -> Result<(), ParseError> {
+        check_keys(&map, &["name", "arguments"], at)?;
+        let name = take_name(&mut map, "name", at)?;
+        let args = self.arguments(&map, at)?;
+        self.push(format, name, args)
+    }
+
+    /// Parses the JSON-encoded `arguments` string of `map`.
+    fn arguments(
+        &self,
+        map: &Map<String, Value>,
+        at: &At<'_>,
+    ) -> Result<Map<String, Value>, ParseError> {
+        let args_at = at.key("arguments");
+        let text = match map.get("arguments") {
+            Some(Value::String(text)) => text,
+            Some(_) => return Err(args_at.invalid("the arguments must be a json-encoded string")),
+            None => return Err(args_at.invalid("the arguments are missing")),
+        };
+        let value = json::parse_strict(text, &self.limits.json).map_err(|source| {
+            ParseError::Arguments {
+                pointer: args_at.render(),
+                source,
+            }
+        })?;
+        match value {
+            Value::Object(args) => Ok(args),
+            _ => Err(args_at.invalid("the arguments string must encode a json object")),
+        }
+    }
+
+    fn legacy_message(
+        &mut self,
+        mut map: Map<String, Value>,
+        at: &At<'_>,
+    ) -> Result<(), ParseError> {
+        check_keys(&map, MESSAGE_KEYS, at)?;
+        check_str(&map, "role", "assistant", at)?;
+        let function_at = at.key("function_call");
+        let function = match map.remove("function_call") {
+            Some(value) => into_object(value, &function_at)?,
+            None => return Err(function_at.invalid("is missing")),
+        };
+        self.function(function, &function_at, Format::LegacyFunctionCall)
+    }
+
+    fn chat_completion(
+        &mut self,
+        mut map: Map<String, Value>,
+        at: &At<'_>,
+    ) -> Result<(), ParseError> {
+        check_keys(&map, COMPLETION_KEYS, at)?;
+        check_str(&map, "object", "chat.completion", at)?;
+        let choices = take_array(&mut map, "choices", at)?;
+        if choices.len() > 1 {
+            return Err(ParseError::Ambiguous {
+                problem: "several choices are alternatives, not parallel calls",
+            });
+        }
+        let choices_at = at.key("choices");
+        for (i, choice) in choices.into_iter().enumerate() {
+            let choice_at = choices_at.index(i);
+            let mut choice = into_object(choice, &choice_at)?;
+            check_keys(
+                &choice,
+                &["index", "message", "finish_reason", "logprobs"],
+                &choice_at,
+            )?;
+            let message_at = choice_at.key("message");
+            let message = match choice.remove("message") {
+                Some(value) => into_object(value, &message_at)?,
+                None => return Err(message_at.invalid("is missing")),
+            };
+            match classify(entries(&message))? {
+                Some(Shape::ChatMessage) => self.chat_message(message, &message_at)?,
+                Some(Shape::LegacyMessage) => self.legacy_message(message, &message_at)?,
+                Some(Shape::PlainMessage) => check_keys(&message, MESSAGE_KEYS, &message_at)?,
+                _ => return Err(message_at.invalid("not a chat completion message")),
+            }
+        }
+        Ok(())
+    }
+
+    /// `{"type": "function_call", "name": .., "arguments": ".."}`.
+    fn responses_item(
+        &mut self,
+        mut map: Map<String, Value>,
+        at: &At<'_>,
+    ) -> Result<(), ParseError> {
+        check_keys(
+            &map,
+            &["type", "id", "call_id", "name", "arguments", "status"],
+            at,
+        )?;
+        for key in ["id", "call_id", "status"] {
+            check_str(&map, key, "", at)?;
+        }
+        let name = take_name(&mut map, "name", at)?;
+        let args = self.arguments(&map, at)?;
+        self.push(Format::OpenAiResponses, name, args)
+    }
+
+    fn responses_response(
+        &mut self,
+        mut map: Map<String, Value>,
+        at: &At<'_>,
+    ) -> Result<(), ParseError> {
+        check_keys(&map, RESPONSE_KEYS, at)?;
+        check_str(&map, "object", "response", at)?;
+        let output = take_array(&mut map, "output", at)?;
+        self.list(output, &at.key("output"), List::ResponsesOutput)
+    }
+
+    /// `{"type": "tool_use", "id": .., "name": .., "input": {...}}`.
+    fn anthropic_block(
+        &mut self,
+        mut map: Map<String, Value>,
+        at: &At<'_>,
+    ) -> Result<(), ParseError> {
+        check_keys(&map, &["type", "id", "name", "input"], at)?;
+        check_str(&map, "id", "", at)?;
+        let name = take_name(&mut map, "name", at)?;
+        let args = take_object(&mut map, "input", at)?;
+        self.push(Format::AnthropicToolUse, name, args)
+    }
+
+    fn anthropic_message(
+        &mut self,
+        mut map: Map<String, Value>,
+        at: &At<'_>,
+    ) -> Result<(), ParseError> {
+        check_keys(
+            &map,
+            &[
+                "id",
+                "type",
+                "role",
+                "model",
+                "content",
+                "stop_reason",
+                "stop_sequence",
+                "usage",
+                "container",
+            ],
+            at,
+        )?;
+        check_str(&map, "role", "assistant", at)?;
+        match map.remove("content") {
+            Some(Value::Array(blocks)) => {
+                self.list(blocks, &at.key("content"), List::AnthropicContent)
+            }
+            Some(Value::String(_)) => Ok(()),
+            Some(_) => Err(at
+                .key("content")
+                .invalid("must be a string or an array of blocks")),
+            None => Err(at.key("content").invalid("is missing")),
+        }
+    }
+
+    /// `{"jsonrpc": "2.0", "id": .., "method": "tools/call", "params": {"name": .., "arguments": {...}}}`.
+    fn mcp(&mut self, mut map: Map<String, Value>, at: &At<'_>) -> Result<(), ParseError> {
+        check_keys(&map, &["jsonrpc", "id", "method", "params"], at)?;
+        if map.get("jsonrpc").and_then(Value::as_str) != Some("2.0") {
+            return Err(at.key("jsonrpc").invalid("must be \"2.0\""));
+        }
+        match map.get("id") {
+            Some(Value::String(_)) => {}
+            Some(Value::Number(n)) if n.is_i64() || n.is_u64() => {}
+            Some(_) => return Err(at.key("id").invalid("must be a string or an integer")),
+            None => return Err(at.key("id").invalid("a request needs an id")),
+        }
+        if map.get("method").and_then(Value::as_str) != Some("tools/call") {
+            return Err(at
+                .key("method")
+                .invalid("only `tools/call` requests carry a tool call"));
+        }
+        let params_at = at.key("params");
+        let mut params = match map.remove("params") {
+            Some(value) => into_object(value, &params_at)?,
+            None => return Err(params_at.invalid("is missing")),
+        };
+        check_keys(&params, &["name", "arguments", "_meta"], &params_at)?;
+        if params.get("_meta").is_some_and(|m| !m.is_object()) {
+            return Err(params_at.key("_meta").invalid("must be an object"));
+        }
+        let name = take_name(&mut params, "name", &params_at)?;
+        let args = take_object(&mut params, "arguments", &params_at)?;
+        self.push(Format::McpToolsCall, name, args)
+    }
+}
+
+/// A Responses `message` item that holds only text or a refusal.
+fn is_text_message(map: &Map<String, Value>) -> bool {
+    map.get("content")
+        .and_then(Value::as_array)
+        .is_some_and(|parts| {
+            parts.iter().all(|part| {
+                matches!(
+                    part.get("type").and_then(Value::as_str),
+                    Some("output_text" | "refusal" | "text")
+                )
+            })
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use base64::Engine as _;
+    use serde_json::json;
+
+    fn extract(input: &str) -> Result<Vec<Candidate>, ParseError> {
+        extract_calls(input.as_bytes(), &ParseLimits::default())
+    }
+
+    fn one(input: &str) -> Candidate {
+        let calls = extract(input).unwrap_or_else(|e| panic!("{input}: {e}"));
+        assert_eq!(calls.len(), 1, "{input}");
+        calls.into_iter().next().unwrap()
+    }
+
+    fn code(input: &str) -> ReasonCode {
+        match extract(input) {
+            Ok(calls) => panic!("{input} gave {calls:?}"),
+            Err(e) => e.code(),
+        }
+    }
+
+    fn args(value: Value) -> Map<String, Value> {
+        match value {
+            Value::Object(map) => map,
+            _ => panic!("not an object"),
+        }
+    }
+
+    #[test]
+    fn flat_and_wrapper() {
+        let c = one(r#"{"tool":"read_file","path":"/workspace/a"}"#);
+        assert_eq!(c.format, Format::Flat);
+        assert_eq!(c.name, "read_file");
+        assert_eq!(c.args, args(json!({"path": "/workspace/a"})));
+
+        let c = one(r#"{"args":{"path":"/workspace/a"},"tool":"read_file"}"#);
+        assert_eq!(c.format, Format::Wrapper);
+        assert_eq!(c.args, args(json!({"path": "/workspace/a"})));
+
+        // The flat form without arguments: the schema stage decides about missing ones.
+        let c = one(r#"{"tool":"read_file"}"#);
+        assert_eq!((c.format, c.args.len()), (Format::Flat, 0));
+
+        // Names are carried exactly.
+        assert_eq!(one(r#"{"tool":"Read_File ","args":{}}"#).name, "Read_File ");
+        assert_eq!(one(r#"{"tool":"a\u0000","args":{}}"#).name, "a\0");
+    }
+
+    #[test]
+    fn wrapper_errors() {
+        for input in [
+            r#"{"tool":"read_file","args":"{\"path\":\"/workspace/a\"}"}"#,
+            r#"{"tool":"read_file","args":null}"#,
+            r#"{"tool":"read_file","args":[]}"#,
+            r#"{"tool":["read_file"],"args":{}}"#,
+            r#"{"tool":"read_file","args":{},"extra":1}"#,
+            r#"{"tool":"read_file","args":{},"Tool":"write_file"}"#,
+            r#"{"args":{"path":"/workspace/a"}}"#,
+            r#"{}"#,
+        ] {
+            assert_eq!(code(input), ReasonCode::InvalidEnvelope, "{input}");
+        }
+        let err = extract(r#"{"tool":"x","args":{},"__proto__":{}}"#).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "invalid envelope at `/__proto__`: unexpected key in the envelope"
+        );
+        let err = extract(r#"{"a":1}"#).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "invalid envelope at the top level: not a recognized tool-call envelope"
+        );
+    }
+
+    #[test]
+    fn openai_chat() {
+        let input = r#"{"role":"assistant","content":null,"tool_calls":[
+            {"id":"call_0","type":"function","function":{"name":"read_file","arguments":"{\"path\":\"/workspace/a\"}"}},
+            {"id":"call_1","type":"function","function":{"name":"http_get","arguments":"{}"}}]}"#;
+        let calls = extract(input).unwrap();
+        assert_eq!(calls.len(), 2);
+        assert!(calls.iter().all(|c| c.format == Format::OpenAiChat));
+        assert_eq!(calls[0].args, args(json!({"path": "/workspace/a"})));
+        assert_eq!(calls[1].name, "http_get");
+
+        // A bare tool_calls item, and a list of them.
+        let item =
+            r#"{"id":"c","type":"function","function":{"name":"f","arguments":"{\"x\":1}"}}"#;
+        assert_eq!(one(item).format, Format::OpenAiChat);
+        assert_eq!(extract(&format!("[{item},{item}]")).unwrap().len(), 2);
+
+        // A full completion with one choice.
+        let completion = format!(
+            r#"{{"id":"chatcmpl-1","object":"chat.completion","created":1,"model":"m","choices":[{{"index":0,"finish_reason":"tool_calls","message":{{"role":"assistant","content":null,"tool_calls":[{item}]}}}}],"usage":{{}}}}"#
+        );
+        assert_eq!(one(&completion).name, "f");
+    }
+
+    #[test]
+    fn openai_chat_errors() {
+        let wrap = |function: &str| {
+            format!(
+                r#"{{"role":"assistant","tool_calls":[{{"id":"c","type":"function","function":{function}}}]}}"#
+            )
+        };
+        let cases = [
+            (wrap(r#"{"name":"f","arguments":{"path":"/a"}}"#), ReasonCode::InvalidEnvelope),
+            (wrap(r#"{"name":"f"}"#), ReasonCode::InvalidEnvelope),
+            (wrap(r#"{"name":1,"arguments":"{}"}"#), ReasonCode::InvalidEnvelope),
+            (wrap(r#"{"name":"f","arguments":"{}","strict":true}"#), ReasonCode::InvalidEnvelope),
+            (wrap(r#"{"name":"f","arguments":"\"{}\""}"#), ReasonCode::InvalidEnvelope),
+            (wrap(r#"{"name":"f","arguments":"[]"}"#), ReasonCode::InvalidEnvelope),
+            (wrap(r#"{"name":"f","arguments":""}"#), ReasonCode::JsonSyntax),
+            (wrap(r#"{"name":"f","arguments":"{} and more"}"#), ReasonCode::TrailingData),
+            (wrap(r#"{"name":"f","arguments":"{\"a\":1,\"a\":2}"}"#), ReasonCode::DuplicateKey),
+            (wrap(r#"{"name":"f","arguments":"{\"a\":NaN}"}"#), ReasonCode::InvalidNumber),
+            (wrap(r#"{"name":"f","arguments":"{\"a\":\"\\ud800\"}"}"#), ReasonCode::LoneSurrogate),
+            (
+                r#"{"role":"user","tool_calls":[{"function":{"name":"f","arguments":"{}"}}]}"#.into(),
+                ReasonCode::InvalidEnvelope,
+            ),
+            (
+                r#"{"role":"assistant","tool_calls":[{"type":"custom","function":{"name":"f","arguments":"{}"}}]}"#
+                    .into(),
+                ReasonCode::InvalidEnvelope,
+            ),
+            (r#"{"role":"assistant","tool_calls":{}}"#.into(), ReasonCode::InvalidEnvelope),
+            (r#"{"role":"assistant","tool_calls":["x"]}"#.into(), ReasonCode::InvalidEnvelope),
+            (r#"{"role":"assistant","tool_calls":[]}"#.into(), ReasonCode::NoToolCall),
+            (r#"{"role":"assistant","content":"hello"}"#.into(), ReasonCode::NoToolCall),
+            (
+                r#"{"choices":[{"message":{"role":"assistant","tool_calls":[]}},{"message":{"role":"assistant","tool_calls":[]}}]}"#
+                    .into(),
+                ReasonCode::AmbiguousToolCall,
+            ),
+            (
+                r#"{"role":"assistant","tool_calls":[],"function_call":{"name":"f","arguments":"{}"}}"#.into(),
+                ReasonCode::AmbiguousToolCall,
+            ),
+        ];
+        for (input, want) in cases {
+            assert_eq!(code(&input), want, "{input}");
+        }
+        let err = extract(&wrap(r#"{"name":"f","arguments":"{\"a\":1,\"a\":2}"}"#)).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "in the `arguments` string at `/tool_calls/0/function/arguments`: duplicate key `a` at byte 7"
+        );
+    }
+
+    #[test]
+    fn legacy_function_call() {
+        let c = one(
+            r#"{"role":"assistant","content":null,"function_call":{"name":"read_file","arguments":"{\"path\":\"/workspace/a\"}"}}"#,
+        );
+        assert_eq!(c.format, Format::LegacyFunctionCall);
+        assert_eq!(c.args, args(json!({"path": "/workspace/a"})));
+        assert_eq!(
+            one(r#"{"function_call":{"name":"f","arguments":"{}"},"tool_calls":null}"#).name,
+            "f"
+        );
+        assert_eq!(
+            code(r#"{"function_call":"f"}"#),
+            ReasonCode::InvalidEnvelope
+        );
+        assert_eq!(
+            code(r#"{"function_call":{"name":"f","arguments":{}}}"#),
+            ReasonCode::InvalidEnvelope
+        );
+    }
+
+    #[test]
+    fn openai_responses() {
+        let item = r#"{"type":"function_call","id":"fc_1","call_id":"call_1","name":"read_file","arguments":"{\"path\":\"/workspace/a\"}","status":"completed"}"#;
+        let c = one(item);
+        assert_eq!(c.format, Format::OpenAiResponses);
+        assert_eq!(c.args, args(json!({"path": "/workspace/a"})));
+        let response = format!(
+            r#"{{"id":"resp_1","object":"response","status":"completed","model":"m","output":[{{"type":"reasoning","id":"rs","summary":[]}},{{"type":"message","role":"assistant","content":[{{"type":"output_text","text":"ok"}}]}},{item},{item}]}}"#
+        );
+        assert_eq!(extract(&response).unwrap().len(), 2);
+        assert_eq!(extract(&format!("[{item}]")).unwrap().len(), 1);
+        for input in [
+            r#"{"type":"function_call","name":"f","arguments":{}}"#,
+            r#"{"type":"function_call","name":"f"}"#,
+            r#"{"type":"function_call","arguments":"{}"}"#,
+            r#"{"type":"function_call","name":"f","arguments":"{}","extra":1}"#,
+            r#"{"type":"function_call","name":"f","arguments":"{}","call_id":7}"#,
+            r#"{"output":[{"type":"web_search_call","id":"ws"}]}"#,
+            r#"{"output":[{"type":"tool_use","name":"f","input":{}}]}"#,
+            r#"{"output":{}}"#,
+        ] {
+            assert_eq!(code(input), ReasonCode::InvalidEnvelope, "{input}");
+        }
+        assert_eq!(
+            code(r#"{"object":"response","output":[]}"#),
+            ReasonCode::NoToolCall
+        );
+    }
+
+    #[test]
+    fn anthropic_tool_use() {
+        let block = r#"{"type":"tool_use","id":"toolu_1","name":"read_file","input":{"path":"/workspace/a"}}"#;
+        let c = one(block);
+        assert_eq!(c.format, Format::AnthropicToolUse);
+        assert_eq!(c.args, args(json!({"path": "/workspace/a"})));
+        let message = format!(
+            r#"{{"id":"msg_1","type":"message","role":"assistant","model":"m","content":[{{"type":"thinking","thinking":"..","signature":"s"}},{{"type":"text","text":"{{\"tool\":\"x\",\"args\":{{}}}}"}},{block},{block}],"stop_reason":"tool_use","stop_sequence":null,"usage":{{}}}}"#
+        );
+        assert_eq!(extract(&message).unwrap().len(), 2);
+        // A request-style message without `type`, and a bare content list.
+        assert_eq!(
+            extract(&format!(r#"{{"role":"assistant","content":[{block}]}}"#))
+                .unwrap()
+                .len(),
+            1
+        );
+        assert_eq!(
+            extract(&format!(r#"[{{"type":"text","text":"hi"}},{block}]"#))
+                .unwrap()
+                .len(),
+            1
+        );
+        for input in [
+            r#"{"type":"tool_use","name":"f","input":"{}"}"#,
+            r#"{"type":"tool_use","name":"f"}"#,
+            r#"{"type":"tool_use","input":{}}"#,
+            r#"{"type":"tool_use","name":"f","input":{},"cache_control":{}}"#,
+            r#"{"type":"message","content":[{"type":"server_tool_use","name":"web_search","input":{}}]}"#,
+            r#"{"type":"message","content":[{"type":"image"}]}"#,
+            r#"{"type":"message","content":{}}"#,
+            r#"{"type":"message","role":"user","content":[]}"#,
+        ] {
+            assert_eq!(code(input), ReasonCode::InvalidEnvelope, "{input}");
+        }
+        let text_only = r#"{"type":"message","role":"assistant","content":[{"type":"text","text":"{\"tool\":\"read_file\",\"args\":{}}"}]}"#;
+        assert_eq!(code(text_only), ReasonCode::NoToolCall);
+    }
+
+    #[test]
+    fn mcp_tools_call() {
+        let c = one(
+            r#"{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"read_file","arguments":{"path":"/workspace/a"},"_meta":{"progressToken":1}}}"#,
+        );
+        assert_eq!(c.format, Format::McpToolsCall);
+        assert_eq!(c.args, args(json!({"path": "/workspace/a"})));
+        assert_eq!(one(r#"{"jsonrpc":"2.0","id":"x","method":"tools/call","params":{"name":"f","arguments":{}}}"#).name, "f");
+        for input in [
+            r#"{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"read_file"}}"#,
+            r#"{"jsonrpc":"2.0","method":"tools/call","params":{"name":"f","arguments":{}}}"#,
+            r#"{"jsonrpc":"2.0","id":null,"method":"tools/call","params":{"name":"f","arguments":{}}}"#,
+            r#"{"jsonrpc":"2.0","id":1.5,"method":"tools/call","params":{"name":"f","arguments":{}}}"#,
+            r#"{"jsonrpc":"1.0","id":1,"method":"tools/call","params":{"name":"f","arguments":{}}}"#,
+            r#"{"jsonrpc":"2.0","id":1,"method":"resources/read","params":{"uri":"file:///etc/passwd"}}"#,
+            r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"f","arguments":"{}"}}"#,
+            r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"f","arguments":{},"x":1}}"#,
+            r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"f","arguments":{}},"x":1}"#,
+            r#"[{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"f","arguments":{}}}]"#,
+        ] {
+            assert_eq!(code(input), ReasonCode::InvalidEnvelope, "{input}");
+        }
+    }
+
+    #[test]
+    fn ambiguous_shapes_and_mixed_formats() {
+        for input in [
+            r#"{"tool":"f","args":{},"jsonrpc":"2.0"}"#,
+            r#"{"tool":"f","tool_calls":[]}"#,
+            r#"{"type":"tool_use","name":"f","input":{},"tool":"g"}"#,
+            r#"{"type":"function_call","name":"f","arguments":"{}","function_call":{}}"#,
+            r#"[{"tool":"f","args":{}},{"tool":"g","x":1}]"#,
+            r#"[{"tool":"f","args":{}},{"type":"tool_use","name":"f","input":{}}]"#,
+        ] {
+            assert_eq!(code(input), ReasonCode::AmbiguousToolCall, "{input}");
+        }
+    }
+
+    #[test]
+    fn prose_fences_and_tags() {
+        let call = r#"{"tool":"read_file","args":{"path":"/workspace/a"}}"#;
+        for input in [
+            format!("```json\n{call}\n```"),
+            format!("```\n{call}\n```"),
+            format!("Sure! Here it is:\n\n```json\n{call}\n```\n\nAnything else?"),
+            format!("<tool_call>\n{call}\n</tool_call>"),
+            format!("I will read it. {call}"),
+            format!("{call}\nDone, see https://example.com/x for details."),
+            format!("\"Sure\" {call}"),
+            format!("[Tool call] {call}"),
+            format!("{{thinking}} {call}"),
+            format!("Calling {call} now; as a reminder, {call}"),
+        ] {
+            let c = one(&input);
+            assert_eq!(
+                (c.format, c.name.as_str()),
+                (Format::Wrapper, "read_file"),
+                "{input}"
+            );
+        }
+        // Arrays of calls in a fence.
+        let list = format!("```json\n[{call}, {call}]\n```");
+        assert_eq!(extract(&list).unwrap().len(), 2);
+        // Braces that do not start JSON are prose.
+        assert_eq!(
+            one(&format!("Use {{curly}} braces and [links]. {call}")).name,
+            "read_file"
+        );
+        assert_eq!(
+            one(&format!("Stray ] and }} closers, {{ x }} {call} [1]")).name,
+            "read_file"
+        );
+    }
+
+    #[test]
+    fn prose_errors() {
+        let call = r#"{"tool":"read_file","args":{"path":"/workspace/a"}}"#;
+        let other = r#"{"tool":"read_file","args":{"path":"/workspace/b"}}"#;
+        let cases = [
+            (
+                format!("```json\n{call}\n```\n```json\n{other}\n```"),
+                ReasonCode::AmbiguousToolCall,
+            ),
+            (
+                format!("First {call} then {other}"),
+                ReasonCode::AmbiguousToolCall,
+            ),
+            (format!("// calling tool\n{call}"), ReasonCode::JsonSyntax),
+            (format!("{call} /* harmless */"), ReasonCode::JsonSyntax),
+            (format!("Here: {call} // done"), ReasonCode::JsonSyntax),
+            (format!("\u{feff}{call}"), ReasonCode::JsonSyntax),
+            (format!("\u{a0}{call}"), ReasonCode::JsonSyntax),
+            (format!("\u{200b}\n{call}\u{2028}"), ReasonCode::JsonSyntax),
+            (format!("{call}{call}"), ReasonCode::TrailingData),
+            (format!("{call} {other}"), ReasonCode::AmbiguousToolCall),
+            (format!("{call}\u{a0}"), ReasonCode::JsonSyntax),
+            (
+                r#"Call: {"tool":"read_file","args":{"path":"/a"}"#.to_owned(),
+                ReasonCode::JsonSyntax,
+            ),
+            (
+                r#"Call: {"tool":"read_file","tool":"x"}"#.to_owned(),
+                ReasonCode::DuplicateKey,
+            ),
+            ("Nothing to do here.".to_owned(), ReasonCode::NoToolCall),
+            ("".to_owned(), ReasonCode::NoToolCall),
+            ("null".to_owned(), ReasonCode::NoToolCall),
+            ("42".to_owned(), ReasonCode::NoToolCall),
+            (
+                r#""{\"tool\":\"read_file\",\"args\":{}}""#.to_owned(),
+                ReasonCode::NoToolCall,
+            ),
+            ("[]".to_owned(), ReasonCode::NoToolCall),
+            ("[1]".to_owned(), ReasonCode::InvalidEnvelope),
+            ("[1".to_owned(), ReasonCode::JsonSyntax),
+            ("{tool:\"read_file\"}".to_owned(), ReasonCode::JsonSyntax),
+            ("[Tool call] {tool:1}".to_owned(), ReasonCode::JsonSyntax),
+            // A strict call inside a lenient document, or next to a lenient one.
+            (
+                format!(r#"{{tool:"write_file",args:{{}},"note":{call}}}"#),
+                ReasonCode::JsonSyntax,
+            ),
+            (format!(r#"[[{call}]"#), ReasonCode::JsonSyntax),
+            (
+                format!("Here: {{ 'tool' : 'write_file' }} and {call}"),
+                ReasonCode::JsonSyntax,
+            ),
+            (
+                format!("Step 1: {{tool: 'write_file'}}\nStep 2: {call}"),
+                ReasonCode::JsonSyntax,
+            ),
+            (
+                format!("Wrapped (see [this: {call}"),
+                ReasonCode::JsonSyntax,
+            ),
+            (
+                format!("{}{call}{}", "[".repeat(40), "]".repeat(40)),
+                ReasonCode::DepthExceeded,
+            ),
+            (
+                "[[{\"tool\":\"f\"}]]".to_owned(),
+                ReasonCode::InvalidEnvelope,
+            ),
+        ];
+        for (input, want) in cases {
+            assert_eq!(code(&input), want, "{input:?}");
+        }
+        assert_eq!(
+            extract(&format!("\u{feff}{call}")).unwrap_err().offset(),
+            Some(0)
+        );
+    }
+
+    #[test]
+    fn limits() {
+        let call = r#"{"tool":"f","args":{}}"#;
+        let limits = ParseLimits {
+            max_calls: 2,
+            ..ParseLimits::default()
+        };
+        assert_eq!(
+            extract_calls(format!("[{call},{call}]").as_bytes(), &limits)
+                .unwrap()
+                .len(),
+            2
+        );
+        assert_eq!(
+            extract_calls(format!("[{call},{call},{call}]").as_bytes(), &limits),
+            Err(ParseError::TooManyCalls { limit: 2 })
+        );
+        let small = ParseLimits {
+            json: JsonLimits {
+                max_bytes: 10,
+                max_depth: 32,
+            },
+            max_calls: 16,
+        };
+        assert_eq!(
+            extract_calls(call.as_bytes(), &small).unwrap_err().code(),
+            ReasonCode::InputTooLarge
+        );
+        let shallow = ParseLimits {
+            json: JsonLimits {
+                max_bytes: 1024,
+                max_depth: 2,
+            },
+            max_calls: 16,
+        };
+        assert!(extract_calls(call.as_bytes(), &shallow).is_ok());
+        let deep = r#"{"tool":"f","args":{"a":[]}}"#;
+        assert_eq!(
+            extract_calls(deep.as_bytes(), &shallow).unwrap_err().code(),
+            ReasonCode::DepthExceeded
+        );
+        assert_eq!(code(&"[".repeat(1 << 20)), ReasonCode::DepthExceeded);
+        assert!(ParseLimits::default().issues("parse").is_empty());
+        let issues = ParseLimits {
+            json: JsonLimits {
+                max_bytes: 0,
+                max_depth: 1,
+            },
+            max_calls: 0,
+        }
+        .issues("parse");
+        let keys: Vec<_> = issues.iter().map(|i| i.key.as_str()).collect();
+        assert_eq!(keys, ["parse.json.max_bytes", "parse.max_calls"]);
+    }
+
+    #[test]
+    fn invalid_utf8() {
+        let err = extract_calls(b"{\"tool\":\"f\xff\"}", &ParseLimits::default()).unwrap_err();
+        assert_eq!(err, ParseError::InvalidUtf8 { offset: 10 });
+        assert_eq!(err.code(), ReasonCode::InvalidUtf8);
+        assert_eq!(err.offset(), Some(10));
+    }
+
+    #[test]
+    fn limits_deserialize_strictly() {
+        let limits: ParseLimits = serde_json::from_str(r#"{"max_calls":4}"#).unwrap();
+        assert_eq!(limits.max_calls, 4);
+        assert_eq!(limits.json, JsonLimits::default());
+        assert!(serde_json::from_str::<ParseLimits>(r#"{"max_call":4}"#).is_err());
+    }
+
+    // ---- corpus ----
+
+    const CORPUS_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/corpora/actions");
+
+    struct Row {
+        id: String,
+        category: String,
+        expect: String,
+        bytes: Vec<u8>,
+    }
+
+    fn load(file: &str) -> Vec<Row> {
+        let path = format!("{CORPUS_DIR}/{file}");
+        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+        text.lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(|line| {
+                let row: Value = serde_json::from_str(line).unwrap();
+                let bytes = match row["input"].as_str() {
+                    Some(s) => s.as_bytes().to_vec(),
+                    None => base64::engine::general_purpose::STANDARD
+                        .decode(row["input_b64"].as_str().unwrap())
+                        .unwrap(),
+                };
+                Row {
+                    id: row["id"].as_str().unwrap().to_owned(),
+                    category: row["category"].as_str().unwrap().to_owned(),
+                    expect: row["expect"].as_str().unwrap().to_owned(),
+                    bytes,
+                }
+            })
+            .collect()
+    }
+
+    /// What this stage must do with each `deny` row of `json_parsing_formats.jsonl`:
+    /// `Some(code)` it refuses it itself, `None` it parses it and a later stage refuses it.
+    fn expected_here(id: &str) -> Option<ReasonCode> {
+        use ReasonCode::*;
+        Some(match id {
+            "json-011" | "json-012" | "json-013" | "json-014" | "json-015" | "json-016"
+            | "json-017" | "json-018" | "json-019" | "json-115" | "json-139" => DuplicateKey,
+            // The duplicate `path` comes before the `*/` that makes it invalid.
+            "json-027" => DuplicateKey,
+            // UTF-16LE of ASCII is valid UTF-8 (ASCII and NUL bytes); the NULs are not JSON.
+            "json-051" => JsonSyntax,
+            "json-020" | "json-053" | "json-054" | "json-055" => LoneSurrogate,
+            "json-022" | "json-025" | "json-026" | "json-028" | "json-029" | "json-030"
+            | "json-031" | "json-033" | "json-040" | "json-041" | "json-117" => JsonSyntax,
+            "json-034" | "json-035" | "json-036" | "json-037" | "json-038" | "json-039" => {
+                InvalidNumber
+            }
+            "json-045" | "json-077" | "json-078" | "json-131" => NoToolCall,
+            "json-046" | "json-069" | "json-070" | "json-071" | "json-074" | "json-076"
+            | "json-084" | "json-090" | "json-116" | "json-121" | "json-130" | "json-137"
+            | "json-138" => InvalidEnvelope,
+            "json-047" | "json-048" | "json-049" | "json-050" | "json-052" => InvalidUtf8,
+            "json-056" | "json-057" | "json-058" => DepthExceeded,
+            "json-104" => AmbiguousToolCall,
+            "json-114" => TrailingData,
+            _ => return None,
+        })
+    }
+
+    #[test]
+    fn corpus_json_parsing_formats() {
+        let rows = load("json_parsing_formats.jsonl");
+        assert_eq!(rows.len(), 113);
+        let mut failures = Vec::new();
+        let mut later = Vec::new();
+        println!("{:<9} {:<36} {:<24} here", "id", "category", "parser");
+        for row in &rows {
+            let got = extract_calls(&row.bytes, &ParseLimits::default());
+            let shown = match &got {
+                Ok(calls) => format!("ok ({} call(s))", calls.len()),
+                Err(e) => e.code().as_str().to_owned(),
+            };
+            if row.expect == "allow" {
+                if got.is_err() {
+                    failures.push(format!("{} allow row refused: {shown}", row.id));
+                }
+                continue;
+            }
+            let want = expected_here(&row.id);
+            let verdict = match (&got, want) {
+                (Err(e), Some(code)) if e.code() == code => "refused",
+                (Ok(_), None) => {
+                    later.push(row.id.as_str());
+                    "later stage"
+                }
+                _ => {
+                    failures.push(format!("{}: want {:?}, got {shown}", row.id, want));
+                    "MISMATCH"
+                }
+            };
+            println!("{:<9} {:<36} {:<24} {verdict}", row.id, row.category, shown);
+        }
+        println!("left to later stages: {}", later.join(" "));
+        assert!(failures.is_empty(), "{failures:#?}");
+    }
+
+    #[test]
+    fn corpus_allow_rows_parse_everywhere() {
+        let mut failures = Vec::new();
+        let mut checked = 0;
+        for file in [
+            "json_parsing_formats.jsonl",
+            "path_traversal.jsonl",
+            "sql_readonly.jsonl",
+            "ssrf_url_allowlist.jsonl",
+            "unicode_smuggling.jsonl",
+        ] {
+            for row in load(file) {
+                let got = extract_calls(&row.bytes, &ParseLimits::default());
+                if let Err(e) = &got {
+                    let line = format!("{file} {} ({}, {}): {e}", row.id, row.category, row.expect);
+                    if row.expect == "allow" {
+                        failures.push(line);
+                    } else {
+                        println!("refused here: {line}");
+                    }
+                }
+                if row.expect == "allow" {
+                    checked += 1;
+                }
+            }
+        }
+        assert!(checked > 100, "only {checked} allow rows");
+        assert!(failures.is_empty(), "{failures:#?}");
+    }
+
+    // ---- robustness ----
+
+    struct Lcg(u64);
+
+    impl Lcg {
+        fn next(&mut self) -> u64 {
+            self.0 = self
+                .0
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            self.0 >> 33
+        }
+    }
+
+    #[test]
+    fn never_panics_on_truncations_and_mutations() {
+        let rows = load("json_parsing_formats.jsonl");
+        let small = ParseLimits {
+            json: JsonLimits {
+                max_bytes: 4096,
+                max_depth: 8,
+            },
+            max_calls: 4,
+        };
+        let mut rng = Lcg(0x5eed);
+        let interesting = b"{}[]\",:\\u0123456789eE+-.tfn /*\x00\xff\xc3\xa9\xed\xa0\x80";
+        for row in rows.iter().filter(|r| r.bytes.len() < 2000) {
+            for end in 0..=row.bytes.len() {
+                let prefix = &row.bytes[..end];
+                let _ = extract_calls(prefix, &small);
+                if let Ok(text) = std::str::from_utf8(prefix) {
+                    let _ = json::parse_strict(text, &small.json);
+                }
+            }
+            for _ in 0..200 {
+                let mut bytes = row.bytes.clone();
+                for _ in 0..1 + rng.next() % 4 {
+                    let i = (rng.next() as usize) % bytes.len().max(1);
+                    let b = interesting[(rng.next() as usize) % interesting.len()];
+                    match rng.next() % 3 {
+                        0 if i < bytes.len() => bytes[i] = b,
+                        1 => bytes.insert(i.min(bytes.len()), b),
+                        _ if i < bytes.len() => {
+                            bytes.remove(i);
+                        }
+                        _ => {}
+                    }
+                }
+                let _ = extract_calls(&bytes, &small);
+                let _ = extract_calls(&bytes, &ParseLimits::default());
+            }
+        }
+    }
+}

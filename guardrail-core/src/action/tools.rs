@@ -100,8 +100,12 @@ pub enum Builtin {
 
 impl Builtin {
     /// All built-in tools.
-    pub const ALL: [Builtin; 4] =
-        [Builtin::ReadFile, Builtin::WriteFile, Builtin::HttpGet, Builtin::DbQuery];
+    pub const ALL: [Builtin; 4] = [
+        Builtin::ReadFile,
+        Builtin::WriteFile,
+        Builtin::HttpGet,
+        Builtin::DbQuery,
+    ];
 
     /// The tool name.
     pub fn name(self) -> &'static str {
@@ -154,7 +158,9 @@ pub struct ArgPattern {
 
 impl ArgPattern {
     fn top(name: &str) -> Self {
-        ArgPattern { segments: vec![name.to_owned()] }
+        ArgPattern {
+            segments: vec![name.to_owned()],
+        }
     }
 
     /// Parses `name` (a top-level argument) or an RFC 6901 pointer (`/a/*/b`).
@@ -323,13 +329,19 @@ impl ToolSpec {
             }),
         };
         Ok(match self.builtin {
-            Some(Builtin::ReadFile) => ToolCall::ReadFile { path: take("path")? },
-            Some(Builtin::WriteFile) => {
-                ToolCall::WriteFile { path: take("path")?, content: take("content")? }
-            }
+            Some(Builtin::ReadFile) => ToolCall::ReadFile {
+                path: take("path")?,
+            },
+            Some(Builtin::WriteFile) => ToolCall::WriteFile {
+                path: take("path")?,
+                content: take("content")?,
+            },
             Some(Builtin::HttpGet) => ToolCall::HttpGet { url: take("url")? },
             Some(Builtin::DbQuery) => ToolCall::DbQuery { sql: take("sql")? },
-            None => ToolCall::Custom { name: self.name.clone(), args },
+            None => ToolCall::Custom {
+                name: self.name.clone(),
+                args,
+            },
         })
     }
 
@@ -344,7 +356,10 @@ impl ToolSpec {
         match err.kind() {
             jsonschema::error::ValidationErrorKind::AdditionalProperties { unexpected } => {
                 let field = unexpected.first().cloned().unwrap_or_default();
-                ToolError::UnknownField { pointer: format!("{pointer}/{field}"), field }
+                ToolError::UnknownField {
+                    pointer: format!("{pointer}/{field}"),
+                    field,
+                }
             }
             kind => ToolError::Schema {
                 message: format!("fails the schema's `{}` keyword", kind.keyword()),
@@ -407,9 +422,7 @@ impl ToolSpec {
                     .find(|(pat, _)| pat.matches(path))
                     .map_or(ArgKind::Text, |(_, k)| *k);
                 let snapshot = path.clone();
-                f(StringArg { value: s, kind }, &move || {
-                    pointer_of(&snapshot)
-                })
+                f(StringArg { value: s, kind }, &move || pointer_of(&snapshot))
             }
             Value::Array(items) => {
                 for (i, item) in items.iter().enumerate() {
@@ -458,7 +471,9 @@ impl ToolRegistry {
 
     /// Looks a tool up by its exact name.
     pub fn get(&self, name: &str) -> Result<&ToolSpec, ToolError> {
-        self.tools.get(name).ok_or_else(|| ToolError::UnknownTool { name: printable_name(name) })
+        self.tools.get(name).ok_or_else(|| ToolError::UnknownTool {
+            name: printable_name(name),
+        })
     }
 
     /// Names of all tools, sorted.
@@ -550,17 +565,25 @@ mod tests {
     #[test]
     fn builtins_type_and_reject() {
         let spec = ToolSpec::builtin(Builtin::WriteFile, BlastRadius::High).unwrap();
-        let call = spec.type_call(args(json!({"path": "/workspace/a", "content": "x"}))).unwrap();
+        let call = spec
+            .type_call(args(json!({"path": "/workspace/a", "content": "x"})))
+            .unwrap();
         assert_eq!(call.name(), "write_file");
         let err = spec
-            .type_call(args(json!({"path": "/workspace/a", "content": "x", "mode": "0777"})))
+            .type_call(args(
+                json!({"path": "/workspace/a", "content": "x", "mode": "0777"}),
+            ))
             .unwrap_err();
         assert_eq!(err.code(), ReasonCode::UnknownField);
         assert_eq!(err.pointer(), Some("/mode"));
-        let err = spec.type_call(args(json!({"path": "/workspace/a", "content": 5}))).unwrap_err();
+        let err = spec
+            .type_call(args(json!({"path": "/workspace/a", "content": 5})))
+            .unwrap_err();
         assert_eq!(err.code(), ReasonCode::SchemaViolation);
         assert_eq!(err.pointer(), Some("/content"));
-        let err = spec.type_call(args(json!({"path": "/workspace/a"}))).unwrap_err();
+        let err = spec
+            .type_call(args(json!({"path": "/workspace/a"})))
+            .unwrap_err();
         assert_eq!(err.code(), ReasonCode::SchemaViolation);
     }
 
@@ -568,9 +591,14 @@ mod tests {
     fn content_limit_counts_code_points() {
         let spec = ToolSpec::builtin(Builtin::WriteFile, BlastRadius::High).unwrap();
         let ok = "é".repeat(130_000);
-        assert!(spec.type_call(args(json!({"path": "/workspace/a", "content": ok}))).is_ok());
+        assert!(
+            spec.type_call(args(json!({"path": "/workspace/a", "content": ok})))
+                .is_ok()
+        );
         let big = "a".repeat(256_001);
-        let err = spec.type_call(args(json!({"path": "/workspace/a", "content": big}))).unwrap_err();
+        let err = spec
+            .type_call(args(json!({"path": "/workspace/a", "content": big})))
+            .unwrap_err();
         assert_eq!(err.code(), ReasonCode::SchemaViolation);
     }
 
@@ -636,8 +664,14 @@ mod tests {
 
     #[test]
     fn pointer_escaping() {
-        assert_eq!(ArgPattern::parse("/a~1b/*").unwrap().segments, vec!["a/b", "*"]);
+        assert_eq!(
+            ArgPattern::parse("/a~1b/*").unwrap().segments,
+            vec!["a/b", "*"]
+        );
         assert!(ArgPattern::parse("/a~2").is_err());
-        assert_eq!(pointer_of(&[PathSeg::Key("a/b~"), PathSeg::Index(3)]), "/a~1b~0/3");
+        assert_eq!(
+            pointer_of(&[PathSeg::Key("a/b~"), PathSeg::Index(3)]),
+            "/a~1b~0/3"
+        );
     }
 }

@@ -4,6 +4,6 @@
 
 pub mod host;
 pub mod path;
-pub mod sql;
 pub mod secret;
+pub mod sql;
 pub mod text;

@@ -41,7 +41,10 @@ impl SecretCheck {
             None => Ok(()),
             Some(hit) => Err(Reason::new(
                 ReasonCode::SecretInArgument,
-                format!("secret matching rule `{}` at bytes {}..{}", hit.rule, hit.start, hit.end),
+                format!(
+                    "secret matching rule `{}` at bytes {}..{}",
+                    hit.rule, hit.start, hit.end
+                ),
             )
             .with_span(hit.start, hit.end)),
         }
@@ -61,16 +64,25 @@ const MINIMAL_RULES: &[(&str, &str)] = &[
     ("aws-access-key-id", r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b"),
     ("private-key", r"-----BEGIN (?:[A-Z]+ )?PRIVATE KEY-----"),
     ("github-token", r"\bgh[pousr]_[A-Za-z0-9]{36}\b"),
-    ("anthropic-api-key", r"\bsk-ant-(?:api|admin)[0-9]{2}-[A-Za-z0-9_-]{80,}"),
+    (
+        "anthropic-api-key",
+        r"\bsk-ant-(?:api|admin)[0-9]{2}-[A-Za-z0-9_-]{80,}",
+    ),
 ];
 
 impl MinimalDetector {
     /// Compiles the minimal rules.
     pub fn new() -> Result<Self, regex::Error> {
         let set = regex::RegexSet::new(MINIMAL_RULES.iter().map(|(_, p)| *p))?;
-        let patterns =
-            MINIMAL_RULES.iter().map(|(_, p)| regex::Regex::new(p)).collect::<Result<_, _>>()?;
-        Ok(MinimalDetector { set, ids: MINIMAL_RULES.iter().map(|(id, _)| *id).collect(), patterns })
+        let patterns = MINIMAL_RULES
+            .iter()
+            .map(|(_, p)| regex::Regex::new(p))
+            .collect::<Result<_, _>>()?;
+        Ok(MinimalDetector {
+            set,
+            ids: MINIMAL_RULES.iter().map(|(id, _)| *id).collect(),
+            patterns,
+        })
     }
 }
 
@@ -78,6 +90,10 @@ impl SecretDetector for MinimalDetector {
     fn find(&self, text: &str) -> Option<SecretHit> {
         let i = self.set.matches(text).into_iter().next()?;
         let m = self.patterns.get(i)?.find(text)?;
-        Some(SecretHit { rule: (*self.ids.get(i)?).to_owned(), start: m.start(), end: m.end() })
+        Some(SecretHit {
+            rule: (*self.ids.get(i)?).to_owned(),
+            start: m.start(),
+            end: m.end(),
+        })
     }
 }

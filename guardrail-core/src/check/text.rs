@@ -143,7 +143,11 @@ pub fn check_text(text: &str, level: TextLevel) -> Result<(), InvisibleCharacter
     let mut iter = text.char_indices().peekable();
     let mut prev_vs = false;
     while let Some((offset, c)) = iter.next() {
-        let err = |kind| InvisibleCharacter { kind, code_point: u32::from(c), offset };
+        let err = |kind| InvisibleCharacter {
+            kind,
+            code_point: u32::from(c),
+            offset,
+        };
         if let Some(kind) = always_refused(c) {
             return Err(err(kind));
         }
@@ -185,46 +189,89 @@ mod tests {
     #[test]
     fn ascii_passes_except_nul() {
         assert_eq!(kind("/workspace/a.txt", TextLevel::Identifier), None);
-        assert_eq!(kind("a\0b", TextLevel::Prose), Some(InvisibleKind::OtherInvisible));
+        assert_eq!(
+            kind("a\0b", TextLevel::Prose),
+            Some(InvisibleKind::OtherInvisible)
+        );
     }
 
     #[test]
     fn tag_characters() {
         let smuggled = "README.md\u{E002E}\u{E002E}\u{E002F}";
-        assert_eq!(kind(smuggled, TextLevel::Prose), Some(InvisibleKind::TagCharacter));
+        assert_eq!(
+            kind(smuggled, TextLevel::Prose),
+            Some(InvisibleKind::TagCharacter)
+        );
         let scotland = "Go \u{1F3F4}\u{E0067}\u{E0062}\u{E0073}\u{E0063}\u{E0074}\u{E007F}!";
         assert_eq!(kind(scotland, TextLevel::Prose), None);
         // Seven tags, or a space tag, is not a subdivision flag.
-        let fake = "\u{1F3F4}\u{E0069}\u{E0067}\u{E006E}\u{E006F}\u{E0072}\u{E0065}\u{E0020}\u{E007F}";
-        assert_eq!(kind(fake, TextLevel::Prose), Some(InvisibleKind::TagCharacter));
+        let fake =
+            "\u{1F3F4}\u{E0069}\u{E0067}\u{E006E}\u{E006F}\u{E0072}\u{E0065}\u{E0020}\u{E007F}";
+        assert_eq!(
+            kind(fake, TextLevel::Prose),
+            Some(InvisibleKind::TagCharacter)
+        );
         let unterminated = "\u{1F3F4}\u{E0067}\u{E0062}";
-        assert_eq!(kind(unterminated, TextLevel::Prose), Some(InvisibleKind::TagCharacter));
+        assert_eq!(
+            kind(unterminated, TextLevel::Prose),
+            Some(InvisibleKind::TagCharacter)
+        );
     }
 
     #[test]
     fn bidi_and_zero_width() {
-        assert_eq!(kind("invoice_\u{202E}gpj.exe", TextLevel::Prose), Some(InvisibleKind::BidiControl));
-        assert_eq!(kind("a\u{2067}b", TextLevel::Prose), Some(InvisibleKind::BidiControl));
-        assert_eq!(kind("READ\u{200B}ME", TextLevel::Prose), Some(InvisibleKind::ZeroWidth));
+        assert_eq!(
+            kind("invoice_\u{202E}gpj.exe", TextLevel::Prose),
+            Some(InvisibleKind::BidiControl)
+        );
+        assert_eq!(
+            kind("a\u{2067}b", TextLevel::Prose),
+            Some(InvisibleKind::BidiControl)
+        );
+        assert_eq!(
+            kind("READ\u{200B}ME", TextLevel::Prose),
+            Some(InvisibleKind::ZeroWidth)
+        );
         // ZWNJ is part of Persian spelling; refused only in identifiers.
         let persian = "\u{0645}\u{06CC}\u{200C}\u{062E}\u{0648}\u{0627}\u{0647}\u{0645}";
         assert_eq!(kind(persian, TextLevel::Prose), None);
-        assert_eq!(kind(persian, TextLevel::Identifier), Some(InvisibleKind::ZeroWidth));
-        assert_eq!(kind("a\u{200F}b", TextLevel::Identifier), Some(InvisibleKind::BidiControl));
-        assert_eq!(kind("git\u{00AD}hub", TextLevel::Identifier), Some(InvisibleKind::ZeroWidth));
+        assert_eq!(
+            kind(persian, TextLevel::Identifier),
+            Some(InvisibleKind::ZeroWidth)
+        );
+        assert_eq!(
+            kind("a\u{200F}b", TextLevel::Identifier),
+            Some(InvisibleKind::BidiControl)
+        );
+        assert_eq!(
+            kind("git\u{00AD}hub", TextLevel::Identifier),
+            Some(InvisibleKind::ZeroWidth)
+        );
     }
 
     #[test]
     fn variation_selectors() {
         assert_eq!(kind("\u{2764}\u{FE0F}", TextLevel::Prose), None);
         let payload = "hi \u{1F600}\u{E0153}\u{E0165}\u{E0162}";
-        assert_eq!(kind(payload, TextLevel::Prose), Some(InvisibleKind::VariationSelectorRun));
-        assert_eq!(kind("\u{2764}\u{FE0F}", TextLevel::Identifier), Some(InvisibleKind::OtherInvisible));
+        assert_eq!(
+            kind(payload, TextLevel::Prose),
+            Some(InvisibleKind::VariationSelectorRun)
+        );
+        assert_eq!(
+            kind("\u{2764}\u{FE0F}", TextLevel::Identifier),
+            Some(InvisibleKind::OtherInvisible)
+        );
     }
 
     #[test]
     fn visible_non_ascii_passes() {
-        assert_eq!(kind("/workspace/docs/\u{05E9}\u{05DC}\u{05D5}\u{05DD}.txt", TextLevel::Identifier), None);
+        assert_eq!(
+            kind(
+                "/workspace/docs/\u{05E9}\u{05DC}\u{05D5}\u{05DD}.txt",
+                TextLevel::Identifier
+            ),
+            None
+        );
         assert_eq!(kind("caf\u{E9} cr\u{E8}me", TextLevel::Identifier), None);
     }
 

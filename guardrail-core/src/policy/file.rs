@@ -57,7 +57,11 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { max_input_bytes: 1 << 20, max_json_depth: 32, max_calls: 16 }
+        Limits {
+            max_input_bytes: 1 << 20,
+            max_json_depth: 32,
+            max_calls: 16,
+        }
     }
 }
 
@@ -71,7 +75,9 @@ pub struct SecretsConfig {
 
 impl Default for SecretsConfig {
     fn default() -> Self {
-        SecretsConfig { scan_arguments: true }
+        SecretsConfig {
+            scan_arguments: true,
+        }
     }
 }
 
@@ -97,7 +103,9 @@ pub struct ReviewConfig {
 
 impl Default for ReviewConfig {
     fn default() -> Self {
-        ReviewConfig { high_blast_radius: HighBlastRadius::Review }
+        ReviewConfig {
+            high_blast_radius: HighBlastRadius::Review,
+        }
     }
 }
 
@@ -144,7 +152,10 @@ pub struct PolicyError {
 impl PolicyError {
     /// An error with the given issues.
     pub fn new(issues: Vec<PolicyIssue>) -> Self {
-        PolicyError { source_name: None, issues }
+        PolicyError {
+            source_name: None,
+            issues,
+        }
     }
 
     fn single(key: &str, message: impl Into<String>) -> Self {
@@ -169,15 +180,25 @@ impl Policy {
     /// (required when the policy declares custom tools).
     pub fn from_toml_str(text: &str, base_dir: Option<&Path>) -> Result<Policy, PolicyError> {
         if text.len() > MAX_POLICY_BYTES {
-            return Err(PolicyError::single("", format!("larger than {MAX_POLICY_BYTES} bytes")));
+            return Err(PolicyError::single(
+                "",
+                format!("larger than {MAX_POLICY_BYTES} bytes"),
+            ));
         }
         let mut policy: Policy = toml::from_str(text).map_err(|e| {
-            let key = e.span().map(|s| format!("byte {}", s.start)).unwrap_or_default();
+            let key = e
+                .span()
+                .map(|s| format!("byte {}", s.start))
+                .unwrap_or_default();
             PolicyError::single(&key, e.message().to_owned())
         })?;
         let mut issues = policy.validate();
         policy.load_schemas(base_dir, &mut issues);
-        if issues.is_empty() { Ok(policy) } else { Err(PolicyError::new(issues)) }
+        if issues.is_empty() {
+            Ok(policy)
+        } else {
+            Err(PolicyError::new(issues))
+        }
     }
 
     /// Reads and parses a policy file.
@@ -192,7 +213,10 @@ impl Policy {
         let mut issues = Vec::new();
         let l = &self.limits;
         if l.max_input_bytes == 0 || l.max_input_bytes > 64 << 20 {
-            issues.push(PolicyIssue::new("limits.max_input_bytes", "must be 1..=67108864"));
+            issues.push(PolicyIssue::new(
+                "limits.max_input_bytes",
+                "must be 1..=67108864",
+            ));
         }
         if l.max_json_depth < 3 || l.max_json_depth > 256 {
             issues.push(PolicyIssue::new("limits.max_json_depth", "must be 3..=256"));
@@ -239,16 +263,21 @@ impl Policy {
 
     fn load_schemas(&mut self, base_dir: Option<&Path>, issues: &mut Vec<PolicyIssue>) {
         for (name, tool) in &mut self.tools {
-            let Some(rel) = tool.schema.as_ref().filter(|_| tool.enabled) else { continue };
+            let Some(rel) = tool.schema.as_ref().filter(|_| tool.enabled) else {
+                continue;
+            };
             let key = format!("tools.{name}.schema");
             let Some(base) = base_dir else {
-                issues.push(PolicyIssue::new(key, "schema files need a policy loaded from a file"));
+                issues.push(PolicyIssue::new(
+                    key,
+                    "schema files need a policy loaded from a file",
+                ));
                 continue;
             };
             let path = base.join(rel);
-            match read_limited(&path, MAX_SCHEMA_BYTES)
-                .and_then(|t| serde_json::from_str(&t).map_err(|e| format!("`{}`: {e}", path.display())))
-            {
+            match read_limited(&path, MAX_SCHEMA_BYTES).and_then(|t| {
+                serde_json::from_str(&t).map_err(|e| format!("`{}`: {e}", path.display()))
+            }) {
                 Ok(value) => tool.loaded_schema = Some(value),
                 Err(e) => issues.push(PolicyIssue::new(key, e)),
             }
@@ -258,7 +287,10 @@ impl Policy {
     /// The blast radius the policy gives a tool.
     pub fn blast_radius(&self, name: &str) -> BlastRadius {
         let configured = self.tools.get(name).and_then(|t| t.blast_radius);
-        let builtin = Builtin::ALL.iter().find(|b| b.name() == name).map(|b| b.default_blast_radius());
+        let builtin = Builtin::ALL
+            .iter()
+            .find(|b| b.name() == name)
+            .map(|b| b.default_blast_radius());
         configured.or(builtin).unwrap_or(BlastRadius::High)
     }
 
@@ -281,12 +313,15 @@ impl Policy {
 
 fn valid_tool_name(name: &str) -> bool {
     (1..=64).contains(&name.len())
-        && name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
 }
 
 fn read_limited(path: &Path, limit: usize) -> Result<String, String> {
     use std::io::Read;
-    let file = std::fs::File::open(path).map_err(|e| format!("cannot open `{}`: {e}", path.display()))?;
+    let file =
+        std::fs::File::open(path).map_err(|e| format!("cannot open `{}`: {e}", path.display()))?;
     let mut text = String::new();
     let cap = u64::try_from(limit).unwrap_or(u64::MAX).saturating_add(1);
     file.take(cap)

@@ -28,9 +28,7 @@
 
 use serde::Serialize;
 
-#[cfg(feature = "wip")]
 mod file;
-#[cfg(feature = "wip")]
 pub use file::*;
 
 /// One problem found while loading or compiling a policy. Loading reports all of them.
@@ -45,7 +43,10 @@ pub struct PolicyIssue {
 impl PolicyIssue {
     /// A new issue for `key`.
     pub fn new(key: impl Into<String>, message: impl Into<String>) -> Self {
-        PolicyIssue { key: key.into(), message: message.into() }
+        PolicyIssue {
+            key: key.into(),
+            message: message.into(),
+        }
     }
 }
 
@@ -54,4 +55,3 @@ impl std::fmt::Display for PolicyIssue {
         write!(f, "`{}`: {}", self.key, self.message)
     }
 }
-

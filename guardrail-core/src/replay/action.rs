@@ -110,20 +110,29 @@ pub struct ActionSummary {
 }
 
 /// Runs every case of the given files through the guard.
-pub fn replay_files(guard: &Guard, paths: &[impl AsRef<Path>]) -> Result<Vec<CaseResult>, ReplayError> {
+pub fn replay_files(
+    guard: &Guard,
+    paths: &[impl AsRef<Path>],
+) -> Result<Vec<CaseResult>, ReplayError> {
     let mut results = Vec::new();
     for path in paths {
         let path = path.as_ref();
-        let io_err = |source| ReplayError::Io { path: path.display().to_string(), source };
+        let io_err = |source| ReplayError::Io {
+            path: path.display().to_string(),
+            source,
+        };
         let file = std::fs::File::open(path).map_err(io_err)?;
         let mut reader = std::io::BufReader::new(file);
         let mut line = Vec::new();
         let mut number = 0usize;
         loop {
             line.clear();
-            let n = std::io::Read::take(&mut reader, u64::try_from(MAX_LINE_BYTES).unwrap_or(u64::MAX))
-                .read_until(b'\n', &mut line)
-                .map_err(io_err)?;
+            let n = std::io::Read::take(
+                &mut reader,
+                u64::try_from(MAX_LINE_BYTES).unwrap_or(u64::MAX),
+            )
+            .read_until(b'\n', &mut line)
+            .map_err(io_err)?;
             if n == 0 {
                 break;
             }
@@ -131,7 +140,11 @@ pub fn replay_files(guard: &Guard, paths: &[impl AsRef<Path>]) -> Result<Vec<Cas
             if line.iter().all(u8::is_ascii_whitespace) {
                 continue;
             }
-            results.push(replay_line(guard, &line, &format!("{}:{number}", path.display())));
+            results.push(replay_line(
+                guard,
+                &line,
+                &format!("{}:{number}", path.display()),
+            ));
             if !line.ends_with(b"\n") && n >= MAX_LINE_BYTES {
                 // Skip the rest of an oversized line; it was already counted as an error.
                 let mut rest = Vec::new();
@@ -165,7 +178,12 @@ fn replay_line(guard: &Guard, line: &[u8], location: &str) -> CaseResult {
     }
     result.category = case.category.clone().unwrap_or_else(|| "-".into());
     result.expect = Some(case.expect);
-    let dialect = match case.dialect.as_deref().map(str::parse::<Dialect>).transpose() {
+    let dialect = match case
+        .dialect
+        .as_deref()
+        .map(str::parse::<Dialect>)
+        .transpose()
+    {
         Ok(d) => d,
         Err(_) => {
             result.error = Some(format!("{location}: unknown dialect"));
@@ -179,11 +197,17 @@ fn replay_line(guard: &Guard, line: &[u8], location: &str) -> CaseResult {
             return result;
         }
     };
-    let options = ActionOptions { dialect, all_findings: false };
+    let options = ActionOptions {
+        dialect,
+        all_findings: false,
+    };
     let start = Instant::now();
     let verdict = guard.screen_action_with(&bytes, &options);
     let ns = start.elapsed().as_nanos();
-    #[expect(clippy::cast_precision_loss, reason = "per-case nanoseconds are far below 2^52")]
+    #[expect(
+        clippy::cast_precision_loss,
+        reason = "per-case nanoseconds are far below 2^52"
+    )]
     let us = ns as f64 / 1000.0;
     result.us = us;
     result.decision = Some(verdict.decision);
@@ -197,7 +221,11 @@ fn replay_line(guard: &Guard, line: &[u8], location: &str) -> CaseResult {
 
 /// Summarizes case results.
 pub fn summarize(results: &[CaseResult]) -> ActionSummary {
-    let mut summary = ActionSummary { kind: "action", cases: results.len(), ..ActionSummary::default() };
+    let mut summary = ActionSummary {
+        kind: "action",
+        cases: results.len(),
+        ..ActionSummary::default()
+    };
     let mut nanos = Vec::with_capacity(results.len());
     for r in results {
         match (r.expect, r.decision) {
@@ -242,7 +270,11 @@ pub fn table(results: &[CaseResult]) -> String {
         }
     }
     let mut out = String::new();
-    let _ = writeln!(out, "{:<40} {:>6} {:>8} {:>12} {:>11} {:>7}", "category", "cases", "correct", "false_allow", "false_deny", "errors");
+    let _ = writeln!(
+        out,
+        "{:<40} {:>6} {:>8} {:>12} {:>11} {:>7}",
+        "category", "cases", "correct", "false_allow", "false_deny", "errors"
+    );
     for (cat, [n, ok, fa, fd, err]) in &by {
         let _ = writeln!(out, "{cat:<40} {n:>6} {ok:>8} {fa:>12} {fd:>11} {err:>7}");
     }

@@ -24,7 +24,10 @@ impl Latency {
         let total: u128 = samples.iter().map(|&n| u128::from(n)).sum();
         let n = samples.len();
         let to_us = |ns: f64| ns / 1000.0;
-        #[expect(clippy::cast_precision_loss, reason = "timings and counts are far below 2^52")]
+        #[expect(
+            clippy::cast_precision_loss,
+            reason = "timings and counts are far below 2^52"
+        )]
         let mean = total as f64 / n as f64;
         Latency {
             mean_us: to_us(mean),
@@ -38,7 +41,10 @@ impl Latency {
 fn percentile(sorted: &[u64], pct: usize) -> f64 {
     let n = sorted.len();
     let rank = (pct * n).div_ceil(100).clamp(1, n.max(1));
-    #[expect(clippy::cast_precision_loss, reason = "nanosecond timings are far below 2^52")]
+    #[expect(
+        clippy::cast_precision_loss,
+        reason = "nanosecond timings are far below 2^52"
+    )]
     sorted.get(rank - 1).map_or(0.0, |&v| v as f64)
 }
 
