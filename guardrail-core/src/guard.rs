@@ -112,9 +112,9 @@ impl Guard {
             .ok();
         let tools = build_registry(&policy, &mut issues);
         let scanner = if policy.secrets.scan_arguments {
-            crate::check::secret::MinimalDetector::new()
-                .map(|d| SecretCheck::new(Box::new(d)))
-                .map_err(|e| issues.push(PolicyIssue::new("secrets", e.to_string())))
+            crate::scan::SecretScanner::new(&policy.secrets.rules)
+                .map(|scanner| SecretCheck::new(Box::new(scanner)))
+                .map_err(|e| issues.extend(e))
                 .ok()
         } else {
             None

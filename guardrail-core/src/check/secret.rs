@@ -1,7 +1,8 @@
 //! The secret check on string arguments: a pluggable stage.
 //!
-//! Any [`SecretDetector`] can sit here; the guard uses the full rule pack from
-//! [`crate::scan`]. A finding becomes [`ReasonCode::SecretInArgument`] with the rule id and the
+//! Any [`SecretDetector`] can sit here; the guard uses the full rule pack of
+//! [`crate::scan::SecretScanner`], decoded views included (an encoded secret in a URL is still
+//! exfiltration). A finding becomes [`ReasonCode::SecretInArgument`] with the rule id and the
 //! byte span, never the secret.
 
 use crate::verdict::{Reason, ReasonCode};
@@ -51,49 +52,9 @@ impl SecretCheck {
     }
 }
 
-/// A minimal detector: a handful of unmistakable credential formats. The full rule pack in
-/// [`crate::scan`] replaces it where available.
-#[derive(Debug)]
-pub struct MinimalDetector {
-    set: regex::RegexSet,
-    ids: Vec<&'static str>,
-    patterns: Vec<regex::Regex>,
-}
-
-const MINIMAL_RULES: &[(&str, &str)] = &[
-    ("aws-access-key-id", r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b"),
-    ("private-key", r"-----BEGIN (?:[A-Z]+ )?PRIVATE KEY-----"),
-    ("github-token", r"\bgh[pousr]_[A-Za-z0-9]{36}\b"),
-    (
-        "anthropic-api-key",
-        r"\bsk-ant-(?:api|admin)[0-9]{2}-[A-Za-z0-9_-]{80,}",
-    ),
-];
-
-impl MinimalDetector {
-    /// Compiles the minimal rules.
-    pub fn new() -> Result<Self, regex::Error> {
-        let set = regex::RegexSet::new(MINIMAL_RULES.iter().map(|(_, p)| *p))?;
-        let patterns = MINIMAL_RULES
-            .iter()
-            .map(|(_, p)| regex::Regex::new(p))
-            .collect::<Result<_, _>>()?;
-        Ok(MinimalDetector {
-            set,
-            ids: MINIMAL_RULES.iter().map(|(id, _)| *id).collect(),
-            patterns,
-        })
-    }
-}
-
-impl SecretDetector for MinimalDetector {
+impl SecretDetector for crate::scan::SecretScanner {
     fn find(&self, text: &str) -> Option<SecretHit> {
-        let i = self.set.matches(text).into_iter().next()?;
-        let m = self.patterns.get(i)?.find(text)?;
-        Some(SecretHit {
-            rule: (*self.ids.get(i)?).to_owned(),
-            start: m.start(),
-            end: m.end(),
-        })
+        let finding = self.scan_with_decodings(text.as_bytes()).into_iter().next()?;
+        Some(SecretHit { rule: finding.rule.to_string(), start: finding.start, end: finding.end })
     }
 }

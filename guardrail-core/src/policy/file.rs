@@ -13,6 +13,7 @@ use crate::action::tools::{ArgKind, ArgPattern, BlastRadius, Builtin};
 use crate::check::host::HttpConfig;
 use crate::check::path::WorkspaceConfig;
 use crate::check::sql::SqlConfig;
+use crate::scan::SecretRulesConfig;
 
 /// The embedded default policy text.
 pub const DEFAULT_POLICY_TOML: &str = include_str!("../../policy/default.toml");
@@ -41,6 +42,8 @@ pub struct Policy {
     pub review: ReviewConfig,
     /// Per-tool settings; built-in tools are present unless disabled here.
     pub tools: BTreeMap<String, ToolConfig>,
+    /// The second-stage judge for `review` calls (none unless an endpoint is set).
+    pub judge: crate::judge::JudgeConfig,
 }
 
 /// Limits on untrusted model output. Hitting one is a deny, never a crash.
@@ -66,18 +69,19 @@ impl Default for Limits {
 }
 
 /// Secret scanning of string arguments.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct SecretsConfig {
     /// Scan every string argument (and its decoded views) for credentials (default true).
     pub scan_arguments: bool,
+    /// The rule pack: the built-in rules plus your files and inline rules, minus disabled ids.
+    /// Rule files are read relative to the policy file.
+    pub rules: SecretRulesConfig,
 }
 
 impl Default for SecretsConfig {
     fn default() -> Self {
-        SecretsConfig {
-            scan_arguments: true,
-        }
+        SecretsConfig { scan_arguments: true, rules: SecretRulesConfig::default() }
     }
 }
 
@@ -194,6 +198,13 @@ impl Policy {
         })?;
         let mut issues = policy.validate();
         policy.load_schemas(base_dir, &mut issues);
+        if let Some(base) = base_dir {
+            for file in &mut policy.secrets.rules.extra_files {
+                if file.is_relative() {
+                    *file = base.join(&*file);
+                }
+            }
+        }
         if issues.is_empty() {
             Ok(policy)
         } else {
@@ -224,6 +235,7 @@ impl Policy {
         if l.max_calls == 0 || l.max_calls > 1024 {
             issues.push(PolicyIssue::new("limits.max_calls", "must be 1..=1024"));
         }
+        issues.extend(self.judge.validate("judge"));
         for (name, tool) in &self.tools {
             let key = format!("tools.{name}");
             let builtin = Builtin::ALL.iter().any(|b| b.name() == name);
