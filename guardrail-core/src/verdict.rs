@@ -158,6 +158,16 @@ reason_codes! {
     /// A model or weights file does not match its pinned SHA-256.
     ModelHashMismatch => "model_hash_mismatch",
 
+    // --- second stage ---
+    /// The judge scored the action at or above the policy's `judge.deny_at`.
+    JudgeDenied => "judge_denied",
+    /// The judge gave no usable answer (timeout, HTTP error, malformed, contradictory or
+    /// refused answer); the second stage fails closed.
+    JudgeUnavailable => "judge_unavailable",
+    /// An approval that is unknown, expired, not granted, already used, or bound to another
+    /// action or context.
+    ApprovalInvalid => "approval_invalid",
+
     // --- outcome ---
     /// The tool is high blast radius: structurally fine, sent to a second stage.
     ReviewRequired => "review_required",

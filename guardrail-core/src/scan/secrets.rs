@@ -1,1 +1,1547 @@
-//! Secret detection.
+//! The secret rule pack and its compiled scanner.
+//!
+//! A rule pack is TOML: an optional `stopwords` list (case-insensitive substrings that mark a
+//! placeholder, e.g. `EXAMPLE`, `xxxx`, `${`) and `[[rule]]` tables ([`RuleDef`]). A rule is
+//! either a *pattern* rule (a regex run in a window around each keyword hit) or an
+//! *assignment* rule (`value`: the regex of a value assigned to an identifier that contains one
+//! of the keywords, in any of the usual syntaxes: `K = v`, `K: v`, `"K" => "v"`, `K := v`,
+//! `<K>v</K>`, `setProperty("K", "v")`, `--k v`).
+//!
+//! ```toml
+//! [[rule]]
+//! id = "github-pat"
+//! description = "GitHub personal access token (classic)"
+//! keywords = ["ghp_"]
+//! pattern = '\b(ghp_[A-Za-z0-9]{36})\b'
+//! entropy = 3.0
+//! checksum = "github-crc32"
+//!
+//! [[rule]]
+//! id = "adafruit-api-key"
+//! description = "Adafruit IO key, assigned to an identifier naming Adafruit"
+//! keywords = ["adafruit"]
+//! value = '[A-Za-z0-9_-]{32}'
+//! ```
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use aho_corasick::{AhoCorasick, AhoCorasickKind, Input, MatchKind};
+
+use super::anchor::{ANCHOR, Anchors, Keyword, OPERATOR};
+use regex::bytes::{CaptureLocations, Regex, RegexBuilder};
+use serde::{Deserialize, Serialize};
+
+use super::decode::{self, Budget, View};
+use super::{Encoding, Finding, FindingKind};
+use crate::PolicyIssue;
+
+const BUILTIN_PACK: &str = include_str!("../../rules/secrets.toml");
+
+/// Largest match a rule may produce (bytes); also what a stream carries across chunks.
+pub const MAX_RULE_LEN: usize = 16 * 1024;
+/// Largest rule pack file read from disk.
+pub const MAX_RULE_FILE_BYTES: u64 = 4 * 1024 * 1024;
+/// Most rules in one scanner.
+pub const MAX_RULES: usize = 4096;
+/// Longest keyword accepted.
+const MAX_KEYWORD_LEN: usize = 64;
+/// Most bytes a rule may look back from its keyword.
+const MAX_BEFORE: usize = 4096;
+/// Identifier bytes examined on each side of a keyword by assignment rules.
+const IDENT_REACH: usize = 64;
+/// Bytes an assignment connector may span after the identifier (quote, blanks, type word,
+/// operator, blanks, quote).
+const CONNECTOR_REACH: usize = 48;
+/// Compiled size limit of one rule regex.
+const REGEX_SIZE_LIMIT: usize = 1 << 20;
+/// Rule id of the fail-closed finding emitted when the window budget runs out.
+const BUDGET_RULE: &str = "scan-budget-exceeded";
+
+fn default_true() -> bool {
+    true
+}
+
+/// Which rules a [`SecretScanner`] compiles.
+///
+/// Default: the built-in pack, no extra files, no inline rules, nothing disabled.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SecretRulesConfig {
+    /// Start from the built-in rule pack (default `true`).
+    #[serde(default = "default_true")]
+    pub builtin: bool,
+    /// Rule pack files (same format as the built-in pack), applied in order; a rule whose `id`
+    /// already exists replaces it.
+    #[serde(default)]
+    pub extra_files: Vec<PathBuf>,
+    /// Inline rules, applied after the files; same replacement rule.
+    #[serde(default)]
+    pub rules: Vec<RuleDef>,
+    /// Rule ids to drop. Naming an id that no rule has is an error.
+    #[serde(default)]
+    pub disable: Vec<String>,
+}
+
+impl Default for SecretRulesConfig {
+    fn default() -> Self {
+        SecretRulesConfig {
+            builtin: true,
+            extra_files: Vec::new(),
+            rules: Vec::new(),
+            disable: Vec::new(),
+        }
+    }
+}
+
+/// One rule, as written in a rule pack.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuleDef {
+    /// Stable id, reported in findings (`[a-z0-9-]`, at most 64 bytes).
+    pub id: String,
+    /// What the rule finds.
+    #[serde(default)]
+    pub description: String,
+    /// Literals that must occur for the rule to run; at least one, 1 to 64 bytes each.
+    /// Pattern rules: matched exactly (or ignoring ASCII case with `ignore_case`); the scan
+    /// finds a keyword through its rarest byte, so a keyword should hold a byte that is not a
+    /// lowercase letter. Assignment rules: matched ignoring ASCII case inside the identifier
+    /// an assignment names.
+    pub keywords: Vec<String>,
+    /// Pattern rules: match the keywords ignoring ASCII case (each keyword then needs a byte
+    /// that is not a letter).
+    #[serde(default)]
+    pub ignore_case: bool,
+    /// Pattern rule: a `regex::bytes` pattern (Unicode off unless `(?u)`). Exactly one of
+    /// `pattern` and `value` is set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pattern: Option<String>,
+    /// Capture group holding the secret: default the group named `secret`, else group 1 when
+    /// the pattern has groups, else the whole match.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<usize>,
+    /// How many bytes before a keyword hit a match may start (pattern rules; default 0, at
+    /// most 4096).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub before: Option<usize>,
+    /// Longest match in bytes; required when the regex is unbounded (at most 16 KiB).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_len: Option<usize>,
+    /// Assignment rule: the regex of the assigned value, matched at the value's first byte.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<String>,
+    /// Minimum Shannon entropy of the secret, in bits per byte (default 0).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub entropy: Option<f64>,
+    /// Checks the secret must pass.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub validators: Vec<Validator>,
+    /// A checksum that, when it validates, raises the score to 0.99 (a failing checksum keeps
+    /// the finding at the rule's score).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checksum: Option<Checksum>,
+    /// Case-insensitive substrings that mark a placeholder for this rule.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allow: Vec<String>,
+    /// Exact values that are published examples, never secrets.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allow_exact: Vec<String>,
+    /// Assignment rules: case-insensitive words that, found in the identifier, mean the value
+    /// is not a secret (`public`, `url`, `name`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ident_deny: Vec<String>,
+    /// Assignment rules: identifier suffixes (case-insensitive) that mean the value is not a
+    /// secret (`id`, `ids`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ident_deny_suffix: Vec<String>,
+    /// Assignment rules: accept the keyword after a lowercase letter (`dbpassword`).
+    #[serde(default)]
+    pub lenient_left: bool,
+    /// Apply the pack's stopwords (default `true`).
+    #[serde(default = "default_true")]
+    pub stopwords: bool,
+    /// Score of a finding, `0.0..=1.0` (default 0.9 for pattern rules, 0.8 for assignment
+    /// rules).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub score: Option<f32>,
+}
+
+/// A check on the secret bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Validator {
+    /// Both an uppercase and a lowercase ASCII letter.
+    MixedCase,
+    /// At least one ASCII digit.
+    HasDigit,
+    /// At least one ASCII letter.
+    HasLetter,
+    /// Looks like a machine-made credential: mixed case with a digit, or 32+ hex digits, or a
+    /// UUID; not a dotted code reference (`X25519.key_length`).
+    GenericShape,
+    /// Looks like a password: 6+ bytes, two of lower/upper/digit/symbol, not letters only, not
+    /// a reference (`$VAR`, `%VAR%`, `{{ x }}`, `<x>`).
+    PasswordShape,
+    /// Not a reference to something else (`$VAR`, `${x}`, `%VAR%`, `{{ x }}`, `<x>`, `[X]`).
+    NoReference,
+    /// Standard base64 whose decoding starts like a JSON Web Token.
+    Base64Jwt,
+    /// `user:password` (curl `-u`): the password part is a plausible literal.
+    UserPassword,
+}
+
+/// A checksum embedded in a token format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Checksum {
+    /// GitHub and npm token format: the last 6 characters are the base62 CRC32 of the 30
+    /// characters before them.
+    GithubCrc32,
+    /// The first segment of a JWT decodes to a JSON object naming an `alg`.
+    JwtHeader,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RulePack {
+    #[serde(default)]
+    stopwords: Vec<String>,
+    #[serde(default, rename = "rule")]
+    rules: Vec<RuleDef>,
+}
+
+#[derive(Debug)]
+enum Kind {
+    Pattern {
+        re: Regex,
+        group: usize,
+        before: usize,
+        max_len: usize,
+    },
+    Assign {
+        re: Regex,
+        max_len: usize,
+        group: usize,
+    },
+}
+
+#[derive(Debug)]
+struct Rule {
+    id: Arc<str>,
+    kind: Kind,
+    entropy: f64,
+    validators: Vec<Validator>,
+    checksum: Option<Checksum>,
+    allow: Vec<Vec<u8>>,
+    allow_exact: Vec<Vec<u8>>,
+    ident_deny: Vec<Vec<u8>>,
+    ident_deny_suffix: Vec<Vec<u8>>,
+    lenient_left: bool,
+    stopwords: bool,
+    score: f32,
+}
+
+/// The compiled rule pack. Build once, share across threads (`Send + Sync`).
+#[derive(Debug)]
+pub struct SecretScanner {
+    /// Keywords of pattern rules, found through their anchor bytes.
+    anchors: Anchors,
+    /// Keywords of assignment rules, searched inside identifiers (ASCII case-insensitive).
+    ident_ac: Option<AhoCorasick>,
+    /// Rules owning each identifier keyword, by pattern id.
+    ident_rules: Vec<Vec<u32>>,
+    /// Length of the shortest identifier keyword.
+    min_ident_kw: usize,
+    /// Hashed lowercase first trigrams of the identifier keywords (`None` when a keyword is
+    /// shorter than three bytes).
+    ident_trigrams: Option<Box<[u64; TRIGRAM_WORDS]>>,
+    rules: Vec<Rule>,
+    stop: Option<AhoCorasick>,
+    reach: usize,
+    budget_rule: Arc<str>,
+}
+
+/// A finding before merging.
+#[derive(Debug, Clone)]
+pub(crate) struct Raw {
+    pub(crate) rule: u32,
+    pub(crate) start: usize,
+    pub(crate) end: usize,
+    pub(crate) score: f32,
+    pub(crate) encoding: Option<Encoding>,
+}
+
+const BUDGET_RULE_IDX: u32 = u32::MAX;
+
+const TRIGRAM_BITS: usize = 1 << 16;
+const TRIGRAM_WORDS: usize = TRIGRAM_BITS / 64;
+
+fn trigram_hash(w: &[u8]) -> usize {
+    let v = w
+        .iter()
+        .take(3)
+        .fold(0u32, |h, b| (h << 8) | u32::from(b.to_ascii_lowercase()));
+    (v.wrapping_mul(0x9E37_79B1) >> 16) as usize % TRIGRAM_BITS
+}
+
+fn trigram_filter(keywords: &[Vec<u8>]) -> Option<Box<[u64; TRIGRAM_WORDS]>> {
+    let mut bits = Box::new([0u64; TRIGRAM_WORDS]);
+    for k in keywords {
+        let head = k.get(..3)?;
+        let h = trigram_hash(head);
+        if let Some(w) = bits.get_mut(h / 64) {
+            *w |= 1u64 << (h % 64);
+        }
+    }
+    Some(bits)
+}
+
+/// Per-call scratch of [`SecretScanner::collect`].
+struct ScanState {
+    budget: usize,
+    locs: Vec<(u32, CaptureLocations)>,
+    exhausted: bool,
+}
+
+impl SecretScanner {
+    /// The built-in rule pack alone.
+    pub fn builtin() -> Result<Self, Vec<PolicyIssue>> {
+        Self::new(&SecretRulesConfig::default())
+    }
+
+    /// Compiles the rules `config` selects. Reports every problem (unreadable files, bad
+    /// regexes, unbounded patterns without `max_len`, unknown ids in `disable`), not only the
+    /// first.
+    pub fn new(config: &SecretRulesConfig) -> Result<Self, Vec<PolicyIssue>> {
+        let mut issues = Vec::new();
+        let mut defs: Vec<(String, RuleDef)> = Vec::new();
+        let mut stopwords: Vec<String> = Vec::new();
+        let add = |defs: &mut Vec<(String, RuleDef)>, key: String, def: RuleDef| {
+            if let Some(slot) = defs.iter_mut().find(|(_, d)| d.id == def.id) {
+                *slot = (key, def);
+            } else {
+                defs.push((key, def));
+            }
+        };
+        if config.builtin {
+            match toml::from_str::<RulePack>(BUILTIN_PACK) {
+                Ok(pack) => {
+                    stopwords.extend(pack.stopwords);
+                    for (i, d) in pack.rules.into_iter().enumerate() {
+                        let _ = i;
+                        add(&mut defs, format!("builtin.rule.{}", d.id), d);
+                    }
+                }
+                Err(e) => issues.push(PolicyIssue::new("secrets.builtin", e.to_string())),
+            }
+        }
+        for (fi, path) in config.extra_files.iter().enumerate() {
+            let key = format!("secrets.extra_files[{fi}]");
+            match read_pack(path) {
+                Ok(pack) => {
+                    stopwords.extend(pack.stopwords);
+                    for (i, d) in pack.rules.into_iter().enumerate() {
+                        add(&mut defs, format!("{key}.rule[{i}]({})", d.id), d);
+                    }
+                }
+                Err(msg) => issues.push(PolicyIssue::new(key, msg)),
+            }
+        }
+        for (i, d) in config.rules.iter().enumerate() {
+            add(&mut defs, format!("secrets.rules[{i}]"), d.clone());
+        }
+        for (i, id) in config.disable.iter().enumerate() {
+            let before = defs.len();
+            defs.retain(|(_, d)| &d.id != id);
+            if defs.len() == before {
+                issues.push(PolicyIssue::new(
+                    format!("secrets.disable[{i}]"),
+                    format!("no rule has id `{}`", clip(id)),
+                ));
+            }
+        }
+        if defs.len() > MAX_RULES {
+            issues.push(PolicyIssue::new(
+                "secrets",
+                format!("more than {MAX_RULES} rules"),
+            ));
+        }
+
+        let mut rules = Vec::with_capacity(defs.len());
+        let mut pattern_kws: Vec<Keyword> = Vec::new();
+        let mut pattern_index: HashMap<(Vec<u8>, bool), usize> = HashMap::new();
+        let mut ident_index: HashMap<Vec<u8>, usize> = HashMap::new();
+        let mut ident_kws: Vec<Vec<u8>> = Vec::new();
+        let mut ident_rules: Vec<Vec<u32>> = Vec::new();
+        let mut kw_owner: Vec<String> = Vec::new();
+        let mut reach = 0usize;
+        for (key, def) in &defs {
+            let Some((rule, rule_reach)) = compile_rule(key, def, &mut issues) else {
+                continue;
+            };
+            let Ok(idx) = u32::try_from(rules.len()) else {
+                continue;
+            };
+            let is_assign = matches!(rule.kind, Kind::Assign { .. });
+            for kw in &def.keywords {
+                if is_assign {
+                    let lower = kw.as_bytes().to_ascii_lowercase();
+                    let slot = *ident_index.entry(lower.clone()).or_insert_with(|| {
+                        ident_kws.push(lower);
+                        ident_rules.push(Vec::new());
+                        ident_rules.len() - 1
+                    });
+                    if let Some(list) = ident_rules.get_mut(slot) {
+                        list.push(idx);
+                    }
+                } else {
+                    let bytes = kw.as_bytes().to_vec();
+                    let k = (bytes.clone(), def.ignore_case);
+                    let slot = *pattern_index.entry(k).or_insert_with(|| {
+                        pattern_kws.push(Keyword {
+                            bytes,
+                            ignore_case: def.ignore_case,
+                            rules: Vec::new(),
+                        });
+                        kw_owner.push(key.clone());
+                        pattern_kws.len() - 1
+                    });
+                    if let Some(k) = pattern_kws.get_mut(slot) {
+                        k.rules.push(idx);
+                    }
+                }
+            }
+            reach = reach.max(rule_reach);
+            rules.push(rule);
+        }
+        let anchors = match Anchors::new(pattern_kws, b"=:>,") {
+            Ok(a) => Some(a),
+            Err(ki) => {
+                issues.push(PolicyIssue::new(
+                    format!(
+                        "{}.keywords",
+                        kw_owner.get(ki).map_or("secrets", String::as_str)
+                    ),
+                    "a keyword matched ignoring case needs a byte that is not a letter",
+                ));
+                None
+            }
+        };
+        let ident_ac = if ident_kws.is_empty() {
+            None
+        } else {
+            let built = AhoCorasick::builder()
+                .ascii_case_insensitive(true)
+                .match_kind(MatchKind::Standard)
+                .kind(Some(AhoCorasickKind::DFA))
+                .build(&ident_kws);
+            match built {
+                Ok(a) => Some(a),
+                Err(e) => {
+                    issues.push(PolicyIssue::new(
+                        "secrets",
+                        format!("keyword automaton: {e}"),
+                    ));
+                    None
+                }
+            }
+        };
+        let stop_words: Vec<Vec<u8>> = stopwords
+            .iter()
+            .filter(|s| !s.is_empty())
+            .map(|s| s.as_bytes().to_ascii_lowercase())
+            .collect();
+        let stop = if stop_words.is_empty() {
+            None
+        } else {
+            match AhoCorasick::builder()
+                .ascii_case_insensitive(true)
+                .build(&stop_words)
+            {
+                Ok(a) => Some(a),
+                Err(e) => {
+                    issues.push(PolicyIssue::new("secrets.stopwords", e.to_string()));
+                    None
+                }
+            }
+        };
+        match anchors {
+            Some(anchors) if issues.is_empty() => Ok(SecretScanner {
+                anchors,
+                ident_ac,
+                min_ident_kw: ident_kws.iter().map(Vec::len).min().unwrap_or(1).max(1),
+                ident_trigrams: trigram_filter(&ident_kws),
+                ident_rules,
+                rules,
+                stop,
+                reach: reach + MAX_KEYWORD_LEN + 2,
+                budget_rule: Arc::from(BUDGET_RULE),
+            }),
+            _ => Err(issues),
+        }
+    }
+
+    /// Number of compiled rules.
+    pub fn rule_count(&self) -> usize {
+        self.rules.len()
+    }
+
+    /// Ids of the compiled rules, in pack order.
+    pub fn rule_ids(&self) -> impl Iterator<Item = &str> {
+        self.rules.iter().map(|r| &*r.id)
+    }
+
+    /// The most bytes any finding depends on around itself: a finding's existence is decided
+    /// by the bytes within `reach` of it. [`StreamScanner`](super::StreamScanner) carries this
+    /// many bytes across chunks.
+    pub fn reach(&self) -> usize {
+        self.reach
+    }
+
+    /// Secrets in `text`, sorted by start, merged so that no two overlap (the merged finding
+    /// keeps the rule of its highest-scoring part).
+    pub fn scan(&self, text: &[u8]) -> Vec<Finding> {
+        let mut raw = Vec::new();
+        self.collect(text, &mut raw);
+        self.merge(raw)
+    }
+
+    /// [`scan`](Self::scan) plus base64, hex and percent-encoded views of `text` (and one more
+    /// level inside those); a secret found in a view is reported at the span of the encoded
+    /// bytes, with [`Finding::encoding`] set.
+    pub fn scan_with_decodings(&self, text: &[u8]) -> Vec<Finding> {
+        let mut raw = Vec::new();
+        self.collect_with_decodings(text, &mut raw, &mut |_, _| {});
+        self.merge(raw)
+    }
+
+    /// Scans `text` and its decoded views, calling `seen(raw, secret_bytes)` with the plain
+    /// secret bytes of every raw finding (decoded when it came from a view).
+    pub(crate) fn collect_with_decodings(
+        &self,
+        text: &[u8],
+        raw: &mut Vec<Raw>,
+        seen: &mut dyn FnMut(&Raw, &[u8]),
+    ) {
+        let first = raw.len();
+        self.collect(text, raw);
+        for r in raw.get(first..).unwrap_or(&[]) {
+            if let Some(s) = text.get(r.start..r.end) {
+                seen(r, s);
+            }
+        }
+        let mut budget = Budget::new(text.len());
+        let mut views: Vec<View> = Vec::new();
+        decode::views(text, None, &mut budget, &mut views);
+        let mut depth2: Vec<View> = Vec::new();
+        for v in &views {
+            decode::views(&v.bytes, Some(v), &mut budget, &mut depth2);
+        }
+        for v in views.iter().chain(depth2.iter()) {
+            let mut inner = Vec::new();
+            self.collect(&v.bytes, &mut inner);
+            for r in inner {
+                if r.rule == BUDGET_RULE_IDX {
+                    continue;
+                }
+                let Some((start, end)) = v.map_span(r.start, r.end) else {
+                    continue;
+                };
+                let mapped = Raw {
+                    rule: r.rule,
+                    start,
+                    end,
+                    score: r.score,
+                    encoding: Some(v.encoding),
+                };
+                if let Some(s) = v.bytes.get(r.start..r.end) {
+                    seen(&mapped, s);
+                }
+                raw.push(mapped);
+            }
+        }
+    }
+
+    /// Merges raw findings into sorted, non-overlapping findings.
+    pub(crate) fn merge(&self, mut raw: Vec<Raw>) -> Vec<Finding> {
+        raw.sort_by(|a, b| a.start.cmp(&b.start).then(b.end.cmp(&a.end)));
+        let mut out: Vec<Finding> = Vec::with_capacity(raw.len());
+        let mut cur: Option<Raw> = None;
+        for r in raw {
+            match cur.as_mut() {
+                Some(c) if r.start < c.end => {
+                    c.end = c.end.max(r.end);
+                    if r.score > c.score {
+                        c.rule = r.rule;
+                        c.score = r.score;
+                        c.encoding = r.encoding;
+                    }
+                }
+                _ => {
+                    if let Some(c) = cur.take() {
+                        out.push(self.finish(c));
+                    }
+                    cur = Some(r);
+                }
+            }
+        }
+        if let Some(c) = cur {
+            out.push(self.finish(c));
+        }
+        out
+    }
+
+    fn finish(&self, r: Raw) -> Finding {
+        let rule = match self.rules.get(r.rule as usize) {
+            Some(rule) => rule.id.clone(),
+            None => self.budget_rule.clone(),
+        };
+        Finding {
+            rule,
+            kind: FindingKind::Secret,
+            start: r.start,
+            end: r.end,
+            score: r.score,
+            encoding: r.encoding,
+        }
+    }
+
+    /// Raw findings of the plain text.
+    pub(crate) fn collect(&self, text: &[u8], out: &mut Vec<Raw>) {
+        let mut st = ScanState {
+            budget: text.len().saturating_mul(64).saturating_add(1 << 20),
+            locs: Vec::new(),
+            exhausted: false,
+        };
+        let marks = &self.anchors.marks;
+        let mut blocks = text.chunks_exact(16);
+        let mut base = 0usize;
+        for block in &mut blocks {
+            let mut bits = 0u32;
+            for (k, &b) in block.iter().enumerate() {
+                bits |= u32::from(marks.get(usize::from(b)).copied().unwrap_or(0) != 0) << k;
+            }
+            while bits != 0 {
+                let k = bits.trailing_zeros() as usize;
+                bits &= bits - 1;
+                let mark = block
+                    .get(k)
+                    .and_then(|&b| marks.get(usize::from(b)))
+                    .copied()
+                    .unwrap_or(0);
+                self.at(text, base + k, mark, &mut st, out);
+                if st.exhausted {
+                    return;
+                }
+            }
+            base += 16;
+        }
+        for (k, &b) in blocks.remainder().iter().enumerate() {
+            let mark = marks.get(usize::from(b)).copied().unwrap_or(0);
+            if mark != 0 {
+                self.at(text, base + k, mark, &mut st, out);
+                if st.exhausted {
+                    return;
+                }
+            }
+        }
+    }
+
+    fn at(&self, text: &[u8], p: usize, mark: u8, st: &mut ScanState, out: &mut Vec<Raw>) {
+        if mark & ANCHOR != 0 {
+            self.anchors.at(text, p, &mut |kw, ks| {
+                if st.exhausted {
+                    return;
+                }
+                let ke = ks + kw.bytes.len();
+                for &ri in &kw.rules {
+                    let Some(rule) = self.rules.get(ri as usize) else {
+                        continue;
+                    };
+                    let Kind::Pattern {
+                        re,
+                        group,
+                        before,
+                        max_len,
+                    } = &rule.kind
+                    else {
+                        continue;
+                    };
+                    let ws = ks.saturating_sub(*before);
+                    let we = text
+                        .len()
+                        .min(ke.saturating_add(*max_len).saturating_add(1));
+                    let cost = we.saturating_sub(ws);
+                    if cost > st.budget {
+                        out.push(Raw {
+                            rule: BUDGET_RULE_IDX,
+                            start: ks,
+                            end: text.len(),
+                            score: 1.0,
+                            encoding: None,
+                        });
+                        st.exhausted = true;
+                        return;
+                    }
+                    st.budget -= cost;
+                    let Some(hay) = text.get(..we) else { continue };
+                    self.run_pattern(
+                        ri,
+                        rule,
+                        re,
+                        *group,
+                        ws,
+                        *before > 0,
+                        hay,
+                        &mut st.locs,
+                        out,
+                    );
+                }
+            });
+        }
+        if mark & OPERATOR != 0 {
+            self.assignment(text, p, out);
+        }
+    }
+
+    /// An assignment operator at `p`: find the identifier it assigns to, its keywords, and
+    /// test the owning rules' values.
+    fn assignment(&self, text: &[u8], p: usize, out: &mut Vec<Raw>) {
+        let Some(ac) = &self.ident_ac else { return };
+        let Some(c) = assignment_at(text, p) else {
+            return;
+        };
+        let Some(ident) = text.get(c.ident_start..c.ident_end) else {
+            return;
+        };
+        if ident.len() < self.min_ident_kw || !ident.iter().any(u8::is_ascii_alphabetic) {
+            return;
+        }
+        if let Some(filter) = &self.ident_trigrams {
+            let maybe = ident.windows(3).any(|w| {
+                let h = trigram_hash(w);
+                filter
+                    .get(h / 64)
+                    .is_some_and(|x| x & (1u64 << (h % 64)) != 0)
+            });
+            if !maybe {
+                return;
+            }
+        }
+        let Ok(iter) = ac.try_find_overlapping_iter(Input::new(ident)) else {
+            return;
+        };
+        for m in iter {
+            let (ks, ke) = (c.ident_start + m.start(), c.ident_start + m.end());
+            let Some(owners) = self.ident_rules.get(m.pattern().as_usize()) else {
+                continue;
+            };
+            for &ri in owners {
+                let Some(rule) = self.rules.get(ri as usize) else {
+                    continue;
+                };
+                let Kind::Assign { re, max_len, group } = &rule.kind else {
+                    continue;
+                };
+                if !keyword_bounded(text, ks, ke, rule.lenient_left) {
+                    continue;
+                }
+                if rule.ident_deny.iter().any(|w| contains_ci(ident, w))
+                    || rule
+                        .ident_deny_suffix
+                        .iter()
+                        .any(|w| ends_with_ci(ident, w))
+                {
+                    continue;
+                }
+                let v = c.value_start;
+                let end = text.len().min(v.saturating_add(*max_len));
+                let Some(hay) = text.get(v..end) else {
+                    continue;
+                };
+                let span = if *group == 0 {
+                    re.find(hay).map(|m| (m.start(), m.end(), m.end()))
+                } else {
+                    re.captures(hay).and_then(|cap| {
+                        let whole = cap.get(0)?;
+                        let g = cap.get(*group)?;
+                        Some((g.start(), g.end(), whole.end()))
+                    })
+                };
+                let Some((s, e, whole_end)) = span else {
+                    continue;
+                };
+                if !value_terminated(text, v + whole_end, c.quote) {
+                    continue;
+                }
+                self.accept(ri, rule, text, v + s, v + e, out);
+            }
+        }
+    }
+
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "one hot call site; a struct would only rename the arguments"
+    )]
+    fn run_pattern(
+        &self,
+        ri: u32,
+        rule: &Rule,
+        re: &Regex,
+        group: usize,
+        ws: usize,
+        all: bool,
+        hay: &[u8],
+        locs: &mut Vec<(u32, CaptureLocations)>,
+        out: &mut Vec<Raw>,
+    ) {
+        let mut pos = ws;
+        loop {
+            let span = if group == 0 {
+                re.find_at(hay, pos)
+                    .map(|m| (m.start(), m.end(), m.end(), m.start()))
+            } else {
+                let at = match locs.iter().position(|(r, _)| *r == ri) {
+                    Some(i) => i,
+                    None => {
+                        locs.push((ri, re.capture_locations()));
+                        locs.len() - 1
+                    }
+                };
+                let Some((_, l)) = locs.get_mut(at) else {
+                    return;
+                };
+                // The DFA finds the match; captures then run over the match alone.
+                match re.find_at(hay, pos) {
+                    Some(m) => {
+                        let narrow = hay.get(..m.end()).unwrap_or(hay);
+                        match re.captures_read_at(l, narrow, m.start()) {
+                            Some(_) => l.get(group).map(|(s, e)| (s, e, m.end(), m.start())),
+                            None => None,
+                        }
+                    }
+                    None => None,
+                }
+            };
+            let Some((s, e, whole_end, whole_start)) = span else {
+                return;
+            };
+            if e > s {
+                self.accept(ri, rule, hay, s, e, out);
+            }
+            if !all {
+                return;
+            }
+            pos = if whole_end > whole_start {
+                whole_end
+            } else {
+                whole_end + 1
+            };
+            if pos >= hay.len() {
+                return;
+            }
+        }
+    }
+
+    fn accept(&self, ri: u32, rule: &Rule, text: &[u8], s: usize, e: usize, out: &mut Vec<Raw>) {
+        let Some(secret) = text.get(s..e) else { return };
+        if rule.allow_exact.iter().any(|a| a.as_slice() == secret) {
+            return;
+        }
+        if rule.stopwords && self.stop.as_ref().is_some_and(|a| a.is_match(secret)) {
+            return;
+        }
+        if rule.allow.iter().any(|w| contains_ci(secret, w)) {
+            return;
+        }
+        if rule.entropy > 0.0 && shannon(secret) < rule.entropy {
+            return;
+        }
+        if !rule.validators.iter().all(|v| validate(*v, secret)) {
+            return;
+        }
+        let score = match rule.checksum {
+            Some(c) if checksum_ok(c, secret) => rule.score.max(0.99),
+            _ => rule.score,
+        };
+        out.push(Raw {
+            rule: ri,
+            start: s,
+            end: e,
+            score,
+            encoding: None,
+        });
+    }
+}
+
+fn clip(s: &str) -> String {
+    s.chars().take(64).collect()
+}
+
+fn read_pack(path: &std::path::Path) -> Result<RulePack, String> {
+    let meta =
+        std::fs::metadata(path).map_err(|e| format!("cannot read `{}`: {e}", path.display()))?;
+    if meta.len() > MAX_RULE_FILE_BYTES {
+        return Err(format!(
+            "`{}` is larger than {MAX_RULE_FILE_BYTES} bytes",
+            path.display()
+        ));
+    }
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read `{}`: {e}", path.display()))?;
+    toml::from_str(&text).map_err(|e| format!("`{}`: {e}", path.display()))
+}
+
+fn compile_rule(key: &str, def: &RuleDef, issues: &mut Vec<PolicyIssue>) -> Option<(Rule, usize)> {
+    let start_issues = issues.len();
+    let id_ok = !def.id.is_empty()
+        && def.id.len() <= 64
+        && def
+            .id
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+    if !id_ok {
+        issues.push(PolicyIssue::new(
+            format!("{key}.id"),
+            "must be 1 to 64 bytes of [a-z0-9-]",
+        ));
+    }
+    if def.keywords.is_empty() {
+        issues.push(PolicyIssue::new(
+            format!("{key}.keywords"),
+            "at least one keyword is required",
+        ));
+    }
+    for (i, k) in def.keywords.iter().enumerate() {
+        if k.is_empty() || k.len() > MAX_KEYWORD_LEN || !k.is_ascii() {
+            issues.push(PolicyIssue::new(
+                format!("{key}.keywords[{i}]"),
+                format!("must be 1 to {MAX_KEYWORD_LEN} ASCII bytes"),
+            ));
+        }
+    }
+    if let Some(s) = def.score
+        && !(0.0..=1.0).contains(&s)
+    {
+        issues.push(PolicyIssue::new(
+            format!("{key}.score"),
+            "must be within 0.0..=1.0",
+        ));
+    }
+    if let Some(e) = def.entropy
+        && !(0.0..=8.0).contains(&e)
+    {
+        issues.push(PolicyIssue::new(
+            format!("{key}.entropy"),
+            "must be within 0.0..=8.0",
+        ));
+    }
+    let before = def.before.unwrap_or(0);
+    if before > MAX_BEFORE {
+        issues.push(PolicyIssue::new(
+            format!("{key}.before"),
+            format!("must be at most {MAX_BEFORE}"),
+        ));
+    }
+    let (src, is_value) = match (&def.pattern, &def.value) {
+        (Some(p), None) => (p.as_str(), false),
+        (None, Some(v)) => (v.as_str(), true),
+        _ => {
+            issues.push(PolicyIssue::new(
+                key,
+                "exactly one of `pattern` and `value` is required",
+            ));
+            return None;
+        }
+    };
+    if is_value && (def.before.is_some() || def.ignore_case) {
+        issues.push(PolicyIssue::new(
+            key,
+            "`before` and `ignore_case` apply to pattern rules only",
+        ));
+    }
+    let field = if is_value { "value" } else { "pattern" };
+    let max_len = match regex_syntax::Parser::new().parse(src) {
+        Ok(hir) => match (hir.properties().maximum_len(), def.max_len) {
+            (_, Some(m)) => Some(m),
+            (Some(m), None) => Some(m),
+            (None, None) => {
+                issues.push(PolicyIssue::new(
+                    format!("{key}.{field}"),
+                    "the regex is unbounded: set `max_len`",
+                ));
+                None
+            }
+        },
+        Err(e) => {
+            issues.push(PolicyIssue::new(
+                format!("{key}.{field}"),
+                format!("invalid regex: {e}"),
+            ));
+            None
+        }
+    };
+    if let Some(m) = max_len
+        && (m == 0 || m > MAX_RULE_LEN)
+    {
+        issues.push(PolicyIssue::new(
+            format!("{key}.max_len"),
+            format!("the longest match must be 1..={MAX_RULE_LEN} bytes"),
+        ));
+    }
+    let anchored;
+    let pat = if is_value {
+        anchored = format!(r"\A(?:{src})");
+        anchored.as_str()
+    } else {
+        src
+    };
+    let re = match RegexBuilder::new(pat)
+        .unicode(false)
+        .size_limit(REGEX_SIZE_LIMIT)
+        .build()
+    {
+        Ok(re) => Some(re),
+        Err(e) => {
+            issues.push(PolicyIssue::new(
+                format!("{key}.{field}"),
+                format!("invalid regex: {e}"),
+            ));
+            None
+        }
+    };
+    let (Some(re), Some(max_len)) = (re, max_len) else {
+        return None;
+    };
+    if issues.len() > start_issues {
+        return None;
+    }
+    let max_len = max_len.min(MAX_RULE_LEN);
+    let kw_max = def.keywords.iter().map(String::len).max().unwrap_or(0);
+    let group = match def.group {
+        Some(g) => {
+            if g >= re.captures_len() {
+                issues.push(PolicyIssue::new(
+                    format!("{key}.group"),
+                    "no such capture group",
+                ));
+                return None;
+            }
+            g
+        }
+        None => match re.capture_names().position(|n| n == Some("secret")) {
+            Some(i) => i,
+            None if !is_value && re.captures_len() > 1 => 1,
+            None => 0,
+        },
+    };
+    let (kind, reach) = if is_value {
+        let reach = IDENT_REACH + kw_max + IDENT_REACH + CONNECTOR_REACH + max_len + 16;
+        (Kind::Assign { re, max_len, group }, reach)
+    } else {
+        (
+            Kind::Pattern {
+                re,
+                group,
+                before,
+                max_len,
+            },
+            before + kw_max + max_len + 2,
+        )
+    };
+    let lower = |v: &[String]| -> Vec<Vec<u8>> {
+        v.iter()
+            .filter(|s| !s.is_empty())
+            .map(|s| s.as_bytes().to_ascii_lowercase())
+            .collect()
+    };
+    let rule = Rule {
+        id: Arc::from(def.id.as_str()),
+        kind,
+        entropy: def.entropy.unwrap_or(0.0),
+        validators: def.validators.clone(),
+        checksum: def.checksum,
+        allow: lower(&def.allow),
+        allow_exact: def
+            .allow_exact
+            .iter()
+            .map(|s| s.as_bytes().to_vec())
+            .collect(),
+        ident_deny: lower(&def.ident_deny),
+        ident_deny_suffix: lower(&def.ident_deny_suffix),
+        lenient_left: def.lenient_left,
+        stopwords: def.stopwords,
+        score: def.score.unwrap_or(if is_value { 0.8 } else { 0.9 }),
+    };
+    Some((rule, reach))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Assignment parsing
+
+/// Where an assignment's value starts, after a keyword hit.
+#[derive(Debug, Clone, Copy)]
+struct Conn {
+    ident_start: usize,
+    ident_end: usize,
+    value_start: usize,
+    quote: Option<u8>,
+}
+
+fn is_ident(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.')
+}
+
+fn at(t: &[u8], i: usize) -> Option<u8> {
+    t.get(i).copied()
+}
+
+fn skip_blanks(t: &[u8], mut p: usize, max: usize, newlines: bool) -> usize {
+    let lim = p.saturating_add(max);
+    while p < lim {
+        match at(t, p) {
+            Some(b' ' | b'\t') => p += 1,
+            Some(b'\r' | b'\n') if newlines => p += 1,
+            _ => break,
+        }
+    }
+    p
+}
+
+fn is_op_byte(b: u8) -> bool {
+    matches!(b, b'=' | b':' | b'>' | b',')
+}
+
+/// Parses `identifier [closing quote] [type] <operator> [opening quote]` around the operator
+/// byte at `p` (only the first byte of an operator run starts an assignment).
+fn assignment_at(t: &[u8], p: usize) -> Option<Conn> {
+    let first = at(t, p)?;
+    if p > 0 && at(t, p - 1).is_some_and(is_op_byte) {
+        return None;
+    }
+    // The operator run and what it allows.
+    let mut op_begin = p;
+    while op_begin > 0
+        && p - op_begin < 2
+        && matches!(at(t, op_begin - 1), Some(b'.' | b'?' | b'+' | b'|'))
+    {
+        op_begin -= 1;
+    }
+    let mut q = p + 1;
+    let (mut newlines, mut needs_quote, mut needs_tag) = (false, false, false);
+    match first {
+        b'=' => {
+            if matches!(at(t, q), Some(b'>' | b'=')) {
+                q += 1;
+            }
+        }
+        b':' => {
+            while q < p + 3 && at(t, q) == Some(b':') {
+                q += 1;
+            }
+            if at(t, q) == Some(b'=') {
+                q += 1;
+            } else if q > p + 1 || op_begin < p {
+                return None;
+            }
+        }
+        b'>' => {
+            newlines = true;
+            needs_tag = true;
+        }
+        _ => needs_quote = true,
+    }
+    if op_begin < p && first != b'=' && !(first == b':' && at(t, q - 1) == Some(b'=')) {
+        return None;
+    }
+    // Left side: blanks, an optional type word, an optional closing quote, the identifier.
+    let mut k = op_begin;
+    let blank_floor = k.saturating_sub(8);
+    while k > blank_floor && matches!(at(t, k - 1), Some(b' ' | b'\t')) {
+        k -= 1;
+    }
+    let ident_span = |end: usize| {
+        let mut a = end;
+        let floor = end.saturating_sub(IDENT_REACH);
+        while a > floor && at(t, a - 1).is_some_and(is_ident) {
+            a -= 1;
+        }
+        a
+    };
+    let mut quoted_key = false;
+    if let Some(b'"' | b'\'' | b'`' | b']') = at(t, k.checked_sub(1)?) {
+        k -= 1;
+        quoted_key = true;
+        if k > 0 && at(t, k - 1) == Some(b'\\') {
+            k -= 1;
+        }
+    }
+    let mut ident_end = k;
+    let mut ident_start = ident_span(ident_end);
+    if !quoted_key && ident_start < ident_end {
+        let word = t.get(ident_start..ident_end).unwrap_or(&[]);
+        if word.eq_ignore_ascii_case(b"string") || word.eq_ignore_ascii_case(b"str") {
+            let mut j = ident_start;
+            let floor = j.saturating_sub(8);
+            while j > floor && matches!(at(t, j - 1), Some(b' ' | b'\t')) {
+                j -= 1;
+            }
+            if j < ident_start {
+                ident_end = j;
+                ident_start = ident_span(ident_end);
+            }
+        }
+    }
+    if ident_start == ident_end
+        || (needs_quote && !quoted_key)
+        || (needs_tag && (ident_start == 0 || at(t, ident_start - 1) != Some(b'<')))
+    {
+        return None;
+    }
+    // Right side: blanks (and line breaks after a tag), an optional opening quote.
+    let mut v = skip_blanks(t, q, 16, newlines);
+    let quote = match at(t, v) {
+        Some(qc @ (b'"' | b'\'' | b'`')) => {
+            v += 1;
+            Some(qc)
+        }
+        Some(b'\\') if matches!(at(t, v + 1), Some(b'"' | b'\'')) => {
+            let qc = at(t, v + 1);
+            v += 2;
+            qc
+        }
+        _ => None,
+    };
+    Some(Conn {
+        ident_start,
+        ident_end,
+        value_start: v,
+        quote,
+    })
+}
+
+/// Suffixes that may continue a keyword in lowercase (`slacktoken`, `secrets`).
+const KEYWORD_SUFFIXES: &[&[u8]] = &[
+    b"token", b"key", b"secret", b"pass", b"pwd", b"id", b"auth", b"api", b"access", b"client",
+    b"app", b"bot", b"user", b"cred", b"login", b"account", b"private", b"sdk", b"webhook",
+];
+
+/// The keyword starts and ends at identifier-word boundaries (`etsy` is not inside `SetSysctl`).
+fn keyword_bounded(t: &[u8], ks: usize, ke: usize, lenient_left: bool) -> bool {
+    let first = at(t, ks).unwrap_or(b' ');
+    let left = match ks.checked_sub(1).and_then(|i| at(t, i)) {
+        None => true,
+        Some(p) if !p.is_ascii_alphanumeric() => true,
+        Some(p) if (p.is_ascii_lowercase() || p.is_ascii_digit()) && first.is_ascii_uppercase() => {
+            true
+        }
+        Some(p) if lenient_left && p.is_ascii_lowercase() => true,
+        Some(_) => false,
+    };
+    if !left {
+        return false;
+    }
+    match at(t, ke) {
+        None => true,
+        Some(n) if !n.is_ascii_alphabetic() => true,
+        Some(n) if n.is_ascii_uppercase() => true,
+        Some(b's') if !at(t, ke + 1).is_some_and(|b| b.is_ascii_lowercase()) => true,
+        Some(_) => KEYWORD_SUFFIXES.iter().any(|s| starts_with_ci(t, ke, s)),
+    }
+}
+
+fn value_terminated(t: &[u8], e: usize, quote: Option<u8>) -> bool {
+    match at(t, e) {
+        None => true,
+        Some(b) => match quote {
+            Some(q) => b == q || b == b'\\',
+            None => matches!(
+                b,
+                b' ' | b'\t'
+                    | b'\r'
+                    | b'\n'
+                    | b'"'
+                    | b'\''
+                    | b'`'
+                    | b';'
+                    | b','
+                    | b')'
+                    | b']'
+                    | b'}'
+                    | b'<'
+                    | b'>'
+                    | b'&'
+                    | b'|'
+                    | b'\\'
+            ),
+        },
+    }
+}
+
+fn starts_with_ci(t: &[u8], p: usize, w: &[u8]) -> bool {
+    t.get(p..p.saturating_add(w.len()))
+        .is_some_and(|s| s.eq_ignore_ascii_case(w))
+}
+
+fn contains_ci(hay: &[u8], needle_lower: &[u8]) -> bool {
+    if needle_lower.is_empty() || needle_lower.len() > hay.len() {
+        return needle_lower.is_empty();
+    }
+    hay.windows(needle_lower.len())
+        .any(|w| w.eq_ignore_ascii_case(needle_lower))
+}
+
+fn ends_with_ci(hay: &[u8], suffix_lower: &[u8]) -> bool {
+    hay.len() >= suffix_lower.len()
+        && hay
+            .get(hay.len() - suffix_lower.len()..)
+            .is_some_and(|s| s.eq_ignore_ascii_case(suffix_lower))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Checks
+
+/// Shannon entropy of `bytes` in bits per byte.
+pub(crate) fn shannon(bytes: &[u8]) -> f64 {
+    if bytes.is_empty() {
+        return 0.0;
+    }
+    let mut counts = [0u32; 256];
+    for &b in bytes {
+        if let Some(c) = counts.get_mut(usize::from(b)) {
+            *c += 1;
+        }
+    }
+    let n = bytes.len() as f64;
+    counts
+        .iter()
+        .filter(|&&c| c > 0)
+        .map(|&c| {
+            let p = f64::from(c) / n;
+            -p * p.log2()
+        })
+        .sum()
+}
+
+#[derive(Default)]
+struct Classes {
+    lower: bool,
+    upper: bool,
+    digit: bool,
+    symbol: bool,
+}
+
+fn classes(s: &[u8]) -> Classes {
+    let mut c = Classes::default();
+    for &b in s {
+        if b.is_ascii_lowercase() {
+            c.lower = true;
+        } else if b.is_ascii_uppercase() {
+            c.upper = true;
+        } else if b.is_ascii_digit() {
+            c.digit = true;
+        } else {
+            c.symbol = true;
+        }
+    }
+    c
+}
+
+fn is_reference(s: &[u8]) -> bool {
+    let first = s.first().copied().unwrap_or(b' ');
+    matches!(first, b'$' | b'%' | b'<' | b'[' | b'{' | b'@' | b'#' | b'*')
+        || contains_ci(s, b"${")
+        || contains_ci(s, b"{{")
+        || contains_ci(s, b"$(")
+        || contains_ci(s, b"%(")
+}
+
+/// `Foo.bar_baz`, `X25519.key_length`: a dotted reference in code, not a secret.
+fn is_code_reference(s: &[u8]) -> bool {
+    let mut segs = 0;
+    for seg in s.split(|&b| b == b'.') {
+        let ok = seg.len() >= 2
+            && seg.len() <= 24
+            && seg
+                .first()
+                .is_some_and(|b| b.is_ascii_alphabetic() || *b == b'_')
+            && seg.iter().all(|b| b.is_ascii_alphanumeric() || *b == b'_');
+        if !ok {
+            return false;
+        }
+        segs += 1;
+    }
+    segs >= 2
+}
+
+fn is_hex(s: &[u8]) -> bool {
+    s.iter().all(u8::is_ascii_hexdigit)
+}
+
+fn is_uuid(s: &[u8]) -> bool {
+    s.len() == 36
+        && s.iter().enumerate().all(|(i, b)| {
+            if matches!(i, 8 | 13 | 18 | 23) {
+                *b == b'-'
+            } else {
+                b.is_ascii_hexdigit()
+            }
+        })
+}
+
+const PLACEHOLDER_PASSWORDS: &[&[u8]] = &[
+    b"password",
+    b"passwd",
+    b"pass",
+    b"token",
+    b"secret",
+    b"pwd",
+    b"changeme",
+    b"username",
+    b"user",
+];
+
+fn validate(v: Validator, s: &[u8]) -> bool {
+    match v {
+        Validator::MixedCase => {
+            let c = classes(s);
+            c.lower && c.upper
+        }
+        Validator::HasDigit => s.iter().any(u8::is_ascii_digit),
+        Validator::HasLetter => s.iter().any(u8::is_ascii_alphabetic),
+        Validator::GenericShape => {
+            if is_code_reference(s) || is_reference(s) {
+                return false;
+            }
+            let c = classes(s);
+            (c.lower && c.upper && c.digit)
+                || (s.len() >= 32 && is_hex(s) && c.digit && (c.lower || c.upper))
+                || is_uuid(s)
+        }
+        Validator::PasswordShape => {
+            let c = classes(s);
+            let kinds = usize::from(c.lower)
+                + usize::from(c.upper)
+                + usize::from(c.digit)
+                + usize::from(c.symbol);
+            s.len() >= 6
+                && kinds >= 2
+                && !contains_ci(s, b"://")
+                && (c.digit || c.symbol)
+                && !is_reference(s)
+                && !is_code_reference(s)
+                && !PLACEHOLDER_PASSWORDS
+                    .iter()
+                    .any(|p| s.eq_ignore_ascii_case(p))
+        }
+        Validator::NoReference => !is_reference(s),
+        Validator::Base64Jwt => {
+            let head: Vec<u8> = s.iter().copied().take(64).collect();
+            let dec = decode::base64_lenient(&head);
+            dec.starts_with(b"eyJ")
+                || dec.starts_with(b"eyI")
+                || dec.get(..2).is_some_and(|p| p == b"ey") && dec.contains(&b'.')
+        }
+        Validator::UserPassword => {
+            let s = trim_quotes(s);
+            let Some(colon) = s.iter().rposition(|&b| b == b':') else {
+                return false;
+            };
+            let mut pass = trim_quotes(s.get(colon + 1..).unwrap_or(&[]));
+            if pass.is_empty() {
+                // `-u TOKEN:`: the credential is the user part.
+                pass = trim_quotes(s.get(..colon).unwrap_or(&[]));
+            }
+            let pass_inner = pass
+                .strip_prefix(b"{")
+                .and_then(|p| p.strip_suffix(b"}"))
+                .unwrap_or(pass);
+            pass_inner.len() >= 6
+                && !is_reference(pass_inner)
+                && !contains_ci(pass, b"{{")
+                && !pass.iter().any(|b| matches!(b, b'<' | b'>'))
+                && !PLACEHOLDER_PASSWORDS
+                    .iter()
+                    .any(|p| pass_inner.eq_ignore_ascii_case(p))
+        }
+    }
+}
+
+fn trim_quotes(s: &[u8]) -> &[u8] {
+    let s = s
+        .strip_prefix(b"\"")
+        .or_else(|| s.strip_prefix(b"'"))
+        .unwrap_or(s);
+    s.strip_suffix(b"\"")
+        .or_else(|| s.strip_suffix(b"'"))
+        .unwrap_or(s)
+}
+
+fn checksum_ok(c: Checksum, s: &[u8]) -> bool {
+    match c {
+        Checksum::GithubCrc32 => {
+            let body = match s.iter().position(|&b| b == b'_') {
+                Some(i) => s.get(i + 1..).unwrap_or(&[]),
+                None => s,
+            };
+            if body.len() != 36 {
+                return false;
+            }
+            let (random, check) = body.split_at(30);
+            base62_6(crc32(random)).as_slice() == check
+        }
+        Checksum::JwtHeader => {
+            let head = s.split(|&b| b == b'.').next().unwrap_or(&[]);
+            let dec = decode::base64_lenient(head);
+            dec.first() == Some(&b'{') && contains_ci(&dec, b"\"alg\"")
+        }
+    }
+}
+
+#[expect(clippy::indexing_slicing, reason = "const table build; i < 256")]
+const fn crc32_table() -> [u32; 256] {
+    let mut table = [0u32; 256];
+    let mut i = 0;
+    while i < 256 {
+        let mut c = i as u32;
+        let mut k = 0;
+        while k < 8 {
+            c = if c & 1 != 0 {
+                0xEDB8_8320 ^ (c >> 1)
+            } else {
+                c >> 1
+            };
+            k += 1;
+        }
+        table[i] = c;
+        i += 1;
+    }
+    table
+}
+
+static CRC32_TABLE: [u32; 256] = crc32_table();
+
+/// CRC-32 (IEEE 802.3).
+pub(crate) fn crc32(data: &[u8]) -> u32 {
+    let mut c = 0xFFFF_FFFFu32;
+    for &b in data {
+        let idx = usize::from((c as u8) ^ b);
+        c = CRC32_TABLE.get(idx).copied().unwrap_or(0) ^ (c >> 8);
+    }
+    c ^ 0xFFFF_FFFF
+}
+
+fn base62_6(mut n: u32) -> [u8; 6] {
+    const DIGITS: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+    let mut out = [b'0'; 6];
+    for slot in out.iter_mut().rev() {
+        *slot = DIGITS.get((n % 62) as usize).copied().unwrap_or(b'0');
+        n /= 62;
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests;

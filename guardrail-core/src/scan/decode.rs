@@ -1,0 +1,365 @@
+//! Decoded views: base64 (standard and URL-safe), hex and percent-encoded runs of a text, with
+//! a map from every decoded byte back to the encoded bytes it came from.
+
+use serde::Serialize;
+
+/// Most decoded views made for one input (all depths together).
+pub const MAX_VIEWS: usize = 64;
+/// Most decoded bytes made for one input (all views together).
+pub const MAX_DECODED_BYTES: usize = 1 << 20;
+/// Shortest encoded run that is decoded.
+const MIN_B64_RUN: usize = 16;
+const MIN_HEX_RUN: usize = 32;
+const MIN_PERCENT_RUN: usize = 12;
+/// Longest encoded run that is decoded; longer runs are decoded up to this length.
+const MAX_RUN: usize = 64 * 1024;
+/// Shortest decoded view worth scanning.
+const MIN_DECODED: usize = 8;
+
+/// The encoding a secret was found under.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Encoding {
+    /// Base64, standard or URL-safe alphabet, padded or not.
+    Base64,
+    /// Hexadecimal digits, two per byte.
+    Hex,
+    /// `%XX` escapes.
+    Percent,
+}
+
+impl Encoding {
+    /// `base64`, `hex` or `percent`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Encoding::Base64 => "base64",
+            Encoding::Hex => "hex",
+            Encoding::Percent => "percent",
+        }
+    }
+}
+
+/// Work left for one input's decoded views.
+#[derive(Debug)]
+pub(crate) struct Budget {
+    views: usize,
+    bytes: usize,
+}
+
+impl Budget {
+    pub(crate) fn new(_input_len: usize) -> Self {
+        Budget {
+            views: MAX_VIEWS,
+            bytes: MAX_DECODED_BYTES,
+        }
+    }
+}
+
+/// A decoded run: its bytes and, for each, the span of encoded bytes in the original text.
+#[derive(Debug)]
+pub(crate) struct View {
+    pub(crate) bytes: Vec<u8>,
+    spans: Vec<(usize, usize)>,
+    pub(crate) encoding: Encoding,
+}
+
+impl View {
+    /// The original-text span of decoded bytes `start..end`.
+    pub(crate) fn map_span(&self, start: usize, end: usize) -> Option<(usize, usize)> {
+        let first = self.spans.get(start)?;
+        let last = self.spans.get(end.checked_sub(1)?)?;
+        Some((first.0, last.1))
+    }
+}
+
+const B64: u8 = 1;
+const HEX: u8 = 2;
+const URL: u8 = 4;
+
+#[expect(clippy::indexing_slicing, reason = "const table build; i < 256")]
+const fn class_table() -> [u8; 256] {
+    let mut t = [0u8; 256];
+    let mut i = 0;
+    while i < 256 {
+        let b = i as u8;
+        let mut c = 0;
+        if b.is_ascii_alphanumeric() || b == b'+' || b == b'/' || b == b'-' || b == b'_' {
+            c |= B64;
+        }
+        if b.is_ascii_hexdigit() {
+            c |= HEX;
+        }
+        if b > b' ' && b < 0x7f && b != b'"' && b != b'\'' && b != b'<' && b != b'>' && b != b'`' {
+            c |= URL;
+        }
+        t[i] = c;
+        i += 1;
+    }
+    t
+}
+
+static CLASS: [u8; 256] = class_table();
+
+fn class(b: u8) -> u8 {
+    CLASS.get(usize::from(b)).copied().unwrap_or(0)
+}
+
+/// Appends the decoded views of `text` to `out`. With `parent`, `text` is that view's bytes and
+/// spans are mapped through it to the original text.
+pub(crate) fn views(text: &[u8], parent: Option<&View>, budget: &mut Budget, out: &mut Vec<View>) {
+    if text.len() < MIN_B64_RUN.min(MIN_PERCENT_RUN) {
+        return;
+    }
+    if memchr::memchr(b'%', text).is_some() {
+        percent_views(text, parent, budget, out);
+    }
+    let mut i = 0;
+    while i < text.len() {
+        if class(text.get(i).copied().unwrap_or(0)) & B64 == 0 {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        while i < text.len() && class(text.get(i).copied().unwrap_or(0)) & B64 != 0 {
+            i += 1;
+        }
+        let end = i;
+        if end - start < MIN_B64_RUN {
+            continue;
+        }
+        let mut pad_end = end;
+        while pad_end < text.len() && pad_end - end < 2 && text.get(pad_end) == Some(&b'=') {
+            pad_end += 1;
+        }
+        let run = text.get(start..end).unwrap_or(&[]);
+        let all_hex = run.iter().all(|&b| class(b) & HEX != 0);
+        if all_hex && run.len() >= MIN_HEX_RUN {
+            push_hex(text, start, end, parent, budget, out);
+        } else if plausible_b64(run) {
+            let before = out.len();
+            push_b64(text, start, end.min(start + MAX_RUN), parent, budget, out);
+            if out.len() == before && run.iter().any(|b| matches!(b, b'-' | b'_')) {
+                // A prefix or separators before the payload (`key_QUtJQ...`): try the pieces.
+                let mut s = start;
+                for (j, &b) in run.iter().enumerate() {
+                    if matches!(b, b'-' | b'_') {
+                        let e = start + j;
+                        if e - s >= MIN_B64_RUN && plausible_b64(text.get(s..e).unwrap_or(&[])) {
+                            push_b64(text, s, e, parent, budget, out);
+                        }
+                        s = e + 1;
+                    }
+                }
+                if end - s >= MIN_B64_RUN && s > start {
+                    push_b64(text, s, end, parent, budget, out);
+                }
+            }
+        }
+        i = pad_end.max(end);
+        if budget.views == 0 || budget.bytes == 0 {
+            return;
+        }
+    }
+}
+
+/// Base64 of text has digits or symbols and mixed case; most words and paths do not.
+fn plausible_b64(run: &[u8]) -> bool {
+    let (mut lower, mut upper, mut digit) = (false, false, false);
+    for &b in run {
+        lower |= b.is_ascii_lowercase();
+        upper |= b.is_ascii_uppercase();
+        digit |= b.is_ascii_digit() || b == b'+' || b == b'/';
+    }
+    lower && upper && digit
+}
+
+fn printable(b: &[u8]) -> bool {
+    if b.len() < MIN_DECODED {
+        return false;
+    }
+    let ok = b
+        .iter()
+        .filter(|&&c| (0x20..0x7f).contains(&c) || matches!(c, b'\t' | b'\r' | b'\n'))
+        .count();
+    ok * 10 >= b.len() * 9
+}
+
+fn b64_value(b: u8) -> Option<u8> {
+    match b {
+        b'A'..=b'Z' => Some(b - b'A'),
+        b'a'..=b'z' => Some(b - b'a' + 26),
+        b'0'..=b'9' => Some(b - b'0' + 52),
+        b'+' | b'-' => Some(62),
+        b'/' | b'_' => Some(63),
+        _ => None,
+    }
+}
+
+/// Decodes base64 (either alphabet), stopping at the first byte outside the alphabet.
+pub(crate) fn base64_lenient(s: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(s.len() * 3 / 4 + 1);
+    let mut acc = 0u32;
+    let mut bits = 0u32;
+    for &b in s {
+        let Some(v) = b64_value(b) else { break };
+        acc = (acc << 6) | u32::from(v);
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((acc >> bits) as u8);
+            acc &= (1 << bits) - 1;
+        }
+    }
+    out
+}
+
+fn push_view(
+    bytes: Vec<u8>,
+    mut spans: Vec<(usize, usize)>,
+    encoding: Encoding,
+    parent: Option<&View>,
+    budget: &mut Budget,
+    out: &mut Vec<View>,
+) {
+    if budget.views == 0 || bytes.len() > budget.bytes || !printable(&bytes) {
+        return;
+    }
+    if let Some(p) = parent {
+        for s in &mut spans {
+            match p.map_span(s.0, s.1) {
+                Some(m) => *s = m,
+                None => return,
+            }
+        }
+    }
+    budget.views -= 1;
+    budget.bytes -= bytes.len();
+    out.push(View {
+        bytes,
+        spans,
+        encoding,
+    });
+}
+
+fn push_b64(
+    text: &[u8],
+    start: usize,
+    end: usize,
+    parent: Option<&View>,
+    budget: &mut Budget,
+    out: &mut Vec<View>,
+) {
+    let run = text.get(start..end).unwrap_or(&[]);
+    let bytes = base64_lenient(run);
+    let spans = (0..bytes.len())
+        .map(|i| {
+            let g = start + (i / 3) * 4;
+            (g, (g + 4).min(end))
+        })
+        .collect();
+    push_view(bytes, spans, Encoding::Base64, parent, budget, out);
+}
+
+fn hex_value(b: u8) -> Option<u8> {
+    match b {
+        b'0'..=b'9' => Some(b - b'0'),
+        b'a'..=b'f' => Some(b - b'a' + 10),
+        b'A'..=b'F' => Some(b - b'A' + 10),
+        _ => None,
+    }
+}
+
+fn push_hex(
+    text: &[u8],
+    start: usize,
+    end: usize,
+    parent: Option<&View>,
+    budget: &mut Budget,
+    out: &mut Vec<View>,
+) {
+    let end = end.min(start + MAX_RUN);
+    let run = text.get(start..end).unwrap_or(&[]);
+    let mut bytes = Vec::with_capacity(run.len() / 2);
+    let mut spans = Vec::with_capacity(run.len() / 2);
+    for (i, pair) in run.chunks_exact(2).enumerate() {
+        let (Some(&h), Some(&l)) = (pair.first(), pair.get(1)) else {
+            break;
+        };
+        let (Some(h), Some(l)) = (hex_value(h), hex_value(l)) else {
+            break;
+        };
+        bytes.push(h << 4 | l);
+        spans.push((start + 2 * i, start + 2 * i + 2));
+    }
+    push_view(bytes, spans, Encoding::Hex, parent, budget, out);
+}
+
+fn percent_views(text: &[u8], parent: Option<&View>, budget: &mut Budget, out: &mut Vec<View>) {
+    let mut i = 0;
+    while i < text.len() {
+        if class(text.get(i).copied().unwrap_or(0)) & URL == 0 {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        while i < text.len()
+            && class(text.get(i).copied().unwrap_or(0)) & URL != 0
+            && i - start < MAX_RUN
+        {
+            i += 1;
+        }
+        let run = text.get(start..i).unwrap_or(&[]);
+        if run.len() < MIN_PERCENT_RUN || memchr::memchr(b'%', run).is_none() {
+            continue;
+        }
+        let mut bytes = Vec::with_capacity(run.len());
+        let mut spans = Vec::with_capacity(run.len());
+        let mut escapes = 0;
+        let mut j = 0;
+        while j < run.len() {
+            let b = run.get(j).copied().unwrap_or(0);
+            if b == b'%' {
+                let h = run.get(j + 1).copied().and_then(hex_value);
+                let l = run.get(j + 2).copied().and_then(hex_value);
+                if let (Some(h), Some(l)) = (h, l) {
+                    bytes.push(h << 4 | l);
+                    spans.push((start + j, start + j + 3));
+                    escapes += 1;
+                    j += 3;
+                    continue;
+                }
+            }
+            bytes.push(b);
+            spans.push((start + j, start + j + 1));
+            j += 1;
+        }
+        if escapes > 0 {
+            push_view(bytes, spans, Encoding::Percent, parent, budget, out);
+        }
+        if budget.views == 0 {
+            return;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base64_lenient_decodes_both_alphabets() {
+        assert_eq!(base64_lenient(b"aGVsbG8gd29ybGQ="), b"hello world");
+        assert_eq!(base64_lenient(b"-_-_"), base64_lenient(b"+/+/"));
+    }
+
+    #[test]
+    fn views_map_back() {
+        let text = b"x=QUtJQVlONzdOS0tQUTdXV1BZQUs= y";
+        let mut out = Vec::new();
+        views(text, None, &mut Budget::new(text.len()), &mut out);
+        assert_eq!(out.len(), 1);
+        let v = &out[0];
+        assert_eq!(v.bytes, b"AKIAYN77NKKPQ7WWPYAK");
+        assert_eq!(v.map_span(0, v.bytes.len()), Some((2, 29)));
+    }
+}
