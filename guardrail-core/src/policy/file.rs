@@ -14,6 +14,7 @@ use crate::check::host::HttpConfig;
 use crate::check::path::WorkspaceConfig;
 use crate::check::sql::SqlConfig;
 use crate::scan::SecretRulesConfig;
+use crate::scan::pii::PiiConfig;
 
 /// The embedded default policy text.
 pub const DEFAULT_POLICY_TOML: &str = include_str!("../../policy/default.toml");
@@ -38,6 +39,8 @@ pub struct Policy {
     pub sql: SqlConfig,
     /// Secret scanning of arguments.
     pub secrets: SecretsConfig,
+    /// PII recognizers for tool output.
+    pub pii: PiiConfig,
     /// What happens to calls of high-blast-radius tools.
     pub review: ReviewConfig,
     /// Per-tool settings; built-in tools are present unless disabled here.

@@ -2,6 +2,7 @@
 //! case, and reports agreement and timing.
 
 pub mod action;
+pub mod output;
 
 /// Latency summary over per-case timings, in microseconds.
 #[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize)]

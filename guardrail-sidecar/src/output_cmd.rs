@@ -1,0 +1,214 @@
+//! `guardrail scan` and `guardrail replay --kind output`: tool output through the secret and PII
+//! scanners.
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use clap::Args;
+use guardrail_core::Policy;
+use guardrail_core::replay::output as replay_output;
+use guardrail_core::scan::pii::PiiScanner;
+use guardrail_core::scan::{Redaction, RedactionKey, SecretScanner, StreamScanner};
+use serde::Serialize;
+
+/// Bytes read per step; memory stays constant whatever the input size.
+const CHUNK: usize = 1 << 20;
+
+/// Longest line the PII pass looks at in one piece; longer lines are cut into pieces.
+const MAX_PII_LINE: usize = 1 << 20;
+
+/// Arguments of `guardrail scan`.
+#[derive(Debug, Args)]
+pub struct ScanArgs {
+    /// Print the redacted text instead of findings.
+    #[arg(long)]
+    redact: bool,
+    /// Redact with a keyed placeholder (`[REDACTED:<rule>:<hmac>]`, same secret, same token);
+    /// the key is read from this environment variable.
+    #[arg(long, value_name = "ENV_VAR")]
+    key_env: Option<String>,
+    /// Also report PII findings (line by line; not redacted).
+    #[arg(long)]
+    pii: bool,
+    /// Policy file (TOML): its `[secrets.rules]` and `[pii]` sections apply.
+    #[arg(long, env = "GUARDRAIL_CONFIG")]
+    config: Option<PathBuf>,
+    /// The file to scan; `-` or nothing reads stdin.
+    file: Option<PathBuf>,
+}
+
+#[derive(Serialize)]
+struct Line<'a> {
+    rule: &'a str,
+    #[serde(rename = "type")]
+    kind: &'a str,
+    start: usize,
+    end: usize,
+    score: f32,
+}
+
+fn policy(config: Option<&Path>) -> Result<Policy> {
+    Ok(match config {
+        Some(path) => Policy::from_file(path)?,
+        None => Policy::builtin(),
+    })
+}
+
+/// Runs `guardrail scan`. Exit status 1 when anything was found (0 with `--redact`).
+pub fn scan(args: &ScanArgs) -> Result<ExitCode> {
+    let policy = policy(args.config.as_deref())?;
+    let secrets =
+        SecretScanner::new(&policy.secrets.rules).map_err(guardrail_core::PolicyError::new)?;
+    let pii = if args.pii {
+        Some(PiiScanner::new(&policy.pii).map_err(guardrail_core::PolicyError::new)?)
+    } else {
+        None
+    };
+    let redaction = match &args.key_env {
+        Some(var) => {
+            let key = std::env::var(var)
+                .with_context(|| format!("environment variable `{var}` is not set"))?;
+            Redaction::Keyed {
+                key: RedactionKey::new(key.into_bytes()),
+            }
+        }
+        None => Redaction::Label,
+    };
+    let mut input: Box<dyn Read> = match args.file.as_deref() {
+        None => Box::new(std::io::stdin().lock()),
+        Some(p) if p == Path::new("-") => Box::new(std::io::stdin().lock()),
+        Some(p) => Box::new(
+            std::fs::File::open(p).with_context(|| format!("cannot open `{}`", p.display()))?,
+        ),
+    };
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    let mut stream = StreamScanner::new(&secrets, redaction);
+    let mut pii_lines = PiiLines::default();
+    let mut found = false;
+    let mut buf = vec![0u8; CHUNK];
+    loop {
+        let n = input.read(&mut buf)?;
+        let chunk = buf.get(..n).unwrap_or_default();
+        let output = if n == 0 {
+            stream.finish()
+        } else {
+            stream.push(chunk)
+        };
+        found |= !output.findings.is_empty();
+        if args.redact {
+            out.write_all(&output.redacted)?;
+        } else {
+            for f in &output.findings {
+                let line = Line {
+                    rule: &f.rule,
+                    kind: "secret",
+                    start: f.start,
+                    end: f.end,
+                    score: f.score,
+                };
+                serde_json::to_writer(&mut out, &line)?;
+                out.write_all(b"\n")?;
+            }
+        }
+        if let Some(pii) = &pii {
+            for f in pii_lines.feed(pii, chunk, n == 0) {
+                found = true;
+                let line = Line {
+                    rule: f.0,
+                    kind: "pii",
+                    start: f.1,
+                    end: f.2,
+                    score: f.3,
+                };
+                serde_json::to_writer(&mut out, &line)?;
+                out.write_all(b"\n")?;
+            }
+        }
+        if n == 0 {
+            break;
+        }
+    }
+    out.flush()?;
+    Ok(if found && !args.redact {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// Splits a byte stream into lines (or pieces of at most `MAX_PII_LINE`) for the PII pass.
+#[derive(Default)]
+struct PiiLines {
+    pending: Vec<u8>,
+    offset: usize,
+}
+
+impl PiiLines {
+    fn feed(
+        &mut self,
+        pii: &PiiScanner,
+        chunk: &[u8],
+        last: bool,
+    ) -> Vec<(&'static str, usize, usize, f32)> {
+        self.pending.extend_from_slice(chunk);
+        let mut found = Vec::new();
+        loop {
+            let cut = match self.pending.iter().position(|&b| b == b'\n') {
+                Some(i) => i + 1,
+                None if self.pending.len() >= MAX_PII_LINE
+                    || (last && !self.pending.is_empty()) =>
+                {
+                    self.pending.len().min(MAX_PII_LINE)
+                }
+                None => break,
+            };
+            let line: Vec<u8> = self.pending.drain(..cut).collect();
+            let text = String::from_utf8_lossy(&line);
+            if text.len() == line.len() {
+                for f in pii.scan(&text) {
+                    found.push((
+                        f.entity_type,
+                        self.offset + f.start,
+                        self.offset + f.end,
+                        f.score,
+                    ));
+                }
+            }
+            self.offset += line.len();
+        }
+        found
+    }
+}
+
+/// Runs `guardrail replay --kind output`.
+pub fn replay(config: Option<&Path>, corpus: &[PathBuf]) -> Result<ExitCode> {
+    let policy = policy(config)?;
+    let secrets =
+        SecretScanner::new(&policy.secrets.rules).map_err(guardrail_core::PolicyError::new)?;
+    let pii = PiiScanner::new(&policy.pii).map_err(guardrail_core::PolicyError::new)?;
+    let (summary, misses) = replay_output::replay_files(&secrets, &pii, corpus)?;
+    for m in misses.iter().take(200) {
+        eprintln!("  {m}");
+    }
+    if misses.len() > 200 {
+        eprintln!("  ... {} more", misses.len() - 200);
+    }
+    eprintln!(
+        "rows {}  secret recall {}  clean fp {}  pii P/R/F1 {}/{}/{}  {} MB/s",
+        summary.cases,
+        fmt(summary.secret_recall),
+        fmt(summary.clean_fp_rate),
+        fmt(summary.pii_precision),
+        fmt(summary.pii_recall),
+        fmt(summary.pii_f1),
+        fmt(summary.mb_per_s)
+    );
+    println!("{}", serde_json::to_string(&summary)?);
+    Ok(ExitCode::SUCCESS)
+}
+
+fn fmt(v: Option<f64>) -> String {
+    v.map_or_else(|| "-".to_owned(), |v| format!("{v:.4}"))
+}
