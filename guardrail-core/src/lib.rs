@@ -23,10 +23,12 @@
 #![forbid(unsafe_code)]
 
 pub mod action;
+pub mod approval;
 pub mod check;
 pub mod classify;
 pub mod open;
 pub mod guard;
+pub mod judge;
 pub mod policy;
 pub mod replay;
 pub mod scan;

@@ -212,3 +212,34 @@ pub fn replay(config: Option<&Path>, corpus: &[PathBuf]) -> Result<ExitCode> {
 fn fmt(v: Option<f64>) -> String {
     v.map_or_else(|| "-".to_owned(), |v| format!("{v:.4}"))
 }
+
+/// Runs `guardrail replay --kind input`.
+pub fn replay_input(
+    config: Option<&Path>,
+    corpus: &[PathBuf],
+    roc: Option<&Path>,
+) -> Result<ExitCode> {
+    use guardrail_core::replay::input as replay_input;
+    let policy = policy(config)?;
+    let screener = guardrail_core::classify::InputScreener::new(policy.input.clone())
+        .map_err(guardrail_core::PolicyError::new)?;
+    let (mut scored, errors) = replay_input::replay_files(&screener, corpus)?;
+    let summary = replay_input::summarize(&mut scored, errors);
+    if let Some(path) = roc {
+        let svg =
+            replay_input::roc_svg(&replay_input::roc(&scored), "guardrail replay --kind input");
+        std::fs::write(path, svg).with_context(|| format!("cannot write `{}`", path.display()))?;
+    }
+    eprintln!(
+        "rows {} (+{} / -{})  auc {}  tpr@1%fpr {}  flagged: tpr {} fpr {}",
+        summary.cases,
+        summary.positives,
+        summary.negatives,
+        fmt(summary.auc),
+        fmt(summary.tpr_at_1pct_fpr),
+        fmt(summary.tpr),
+        fmt(summary.fpr)
+    );
+    println!("{}", serde_json::to_string(&summary)?);
+    Ok(ExitCode::SUCCESS)
+}

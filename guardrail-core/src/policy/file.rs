@@ -15,6 +15,7 @@ use crate::check::path::WorkspaceConfig;
 use crate::check::sql::SqlConfig;
 use crate::scan::SecretRulesConfig;
 use crate::scan::pii::PiiConfig;
+use crate::classify::InputConfig;
 
 /// The embedded default policy text.
 pub const DEFAULT_POLICY_TOML: &str = include_str!("../../policy/default.toml");
@@ -41,6 +42,8 @@ pub struct Policy {
     pub secrets: SecretsConfig,
     /// PII recognizers for tool output.
     pub pii: PiiConfig,
+    /// Screening of untrusted input: heuristics, and the classifier when a model is set.
+    pub input: InputConfig,
     /// What happens to calls of high-blast-radius tools.
     pub review: ReviewConfig,
     /// Per-tool settings; built-in tools are present unless disabled here.
@@ -202,6 +205,7 @@ impl Policy {
         let mut issues = policy.validate();
         policy.load_schemas(base_dir, &mut issues);
         if let Some(base) = base_dir {
+            policy.input.resolve_paths(base);
             for file in &mut policy.secrets.rules.extra_files {
                 if file.is_relative() {
                     *file = base.join(&*file);

@@ -2,6 +2,7 @@
 //! case, and reports agreement and timing.
 
 pub mod action;
+pub mod input;
 pub mod output;
 
 /// Latency summary over per-case timings, in microseconds.
