@@ -10,9 +10,16 @@ use guardrail_core::{Guard, Policy};
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let rounds: usize = std::env::args().nth(1).map_or(Ok(20), |s| s.parse())?;
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures");
-    let guard = Guard::new(Policy::from_file(&root.join("policies/actions-corpus.toml"))?)?;
+    let guard = Guard::new(Policy::from_file(
+        &root.join("policies/actions-corpus.toml"),
+    )?)?;
     let mut inputs = Vec::new();
-    for file in ["json_parsing_formats", "path_traversal", "ssrf_url_allowlist", "unicode_smuggling"] {
+    for file in [
+        "json_parsing_formats",
+        "path_traversal",
+        "ssrf_url_allowlist",
+        "unicode_smuggling",
+    ] {
         let text = std::fs::read_to_string(root.join(format!("corpora/actions/{file}.jsonl")))?;
         for line in text.lines() {
             let row: serde_json::Value = serde_json::from_str(line)?;

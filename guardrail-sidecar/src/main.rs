@@ -9,6 +9,9 @@ use clap::{Parser, Subcommand, ValueEnum};
 use guardrail_core::replay::action as replay_action;
 use guardrail_core::{ActionOptions, Decision, Guard, Policy};
 
+mod judge_cmd;
+mod output_cmd;
+
 /// Largest input `guardrail check` reads from one file or stdin; the policy's own limit then
 /// applies to each model output.
 const MAX_CHECK_INPUT: u64 = 256 << 20;
@@ -39,9 +42,13 @@ enum Command {
         /// Report every finding instead of stopping at the first deny.
         #[arg(long)]
         all: bool,
+        #[command(flatten)]
+        judge: judge_cmd::JudgeArgs,
         /// Files to screen; `-` or nothing reads stdin.
         files: Vec<PathBuf>,
     },
+    /// Serve the guard over gRPC (`guardrail.v1`), with health, reflection and metrics.
+    Serve(guardrail_sidecar::serve::ServeArgs),
     /// Replay a labeled corpus and print a summary JSON object as the last stdout line.
     Replay {
         /// Which corpus format.
@@ -56,6 +63,30 @@ enum Command {
         /// Write one JSON line per case here.
         #[arg(long)]
         per_case: Option<PathBuf>,
+        /// `--kind input`: draw the ROC curve to this SVG file.
+        #[arg(long)]
+        roc: Option<PathBuf>,
+        #[command(flatten)]
+        judge: judge_cmd::JudgeArgs,
+    },
+    /// The second-stage judge.
+    #[command(subcommand)]
+    Judge(judge_cmd::JudgeCommand),
+    /// Scan tool output (a file or stdin, streamed) for secrets and PII: one JSON finding per
+    /// line (byte offsets, never the secret), or the redacted text with `--redact`.
+    Scan(output_cmd::ScanArgs),
+    /// Verify model files against pinned SHA-256 lines (`<hex>  <relative path>`), hashing in
+    /// parallel. Exit status: 0 all match, 1 a mismatch or missing file, 2 an error.
+    VerifyWeights {
+        /// The hash list.
+        #[arg(long)]
+        hashes: PathBuf,
+        /// The directory the listed paths are relative to.
+        #[arg(long)]
+        dir: PathBuf,
+        /// Hashing threads (0: one per core).
+        #[arg(long, default_value_t = 0)]
+        threads: usize,
     },
 }
 
@@ -63,6 +94,10 @@ enum Command {
 enum ReplayKind {
     /// Proposed tool calls (`corpora/actions/`).
     Action,
+    /// Tool output: secret rows (`corpora/secrets/`) and PII rows (`corpora/pii/`).
+    Output,
+    /// Untrusted input: injection and benign rows (`corpora/injection/`).
+    Input,
 }
 
 fn main() -> ExitCode {
@@ -72,14 +107,38 @@ fn main() -> ExitCode {
             config,
             lines,
             all,
+            judge,
             files,
-        } => check(config.as_deref(), lines, all, &files),
+        } => check(config.as_deref(), lines, all, &judge, &files),
         Command::Replay {
             kind: ReplayKind::Action,
             corpus,
             config,
             per_case,
-        } => replay(config.as_deref(), &corpus, per_case.as_deref()),
+            judge,
+            ..
+        } => replay(config.as_deref(), &corpus, per_case.as_deref(), &judge),
+        Command::Replay {
+            kind: ReplayKind::Output,
+            corpus,
+            config,
+            ..
+        } => output_cmd::replay(config.as_deref(), &corpus),
+        Command::Replay {
+            kind: ReplayKind::Input,
+            corpus,
+            config,
+            roc,
+            ..
+        } => output_cmd::replay_input(config.as_deref(), &corpus, roc.as_deref()),
+        Command::Judge(command) => judge_cmd::run(&command),
+        Command::Scan(args) => output_cmd::scan(&args),
+        Command::VerifyWeights {
+            hashes,
+            dir,
+            threads,
+        } => verify_weights(&hashes, &dir, threads),
+        Command::Serve(args) => guardrail_sidecar::serve::run(&args),
     };
     match result {
         Ok(code) => code,
@@ -119,8 +178,15 @@ fn read_input(path: &Path) -> Result<Vec<u8>> {
     Ok(buf)
 }
 
-fn check(config: Option<&Path>, lines: bool, all: bool, files: &[PathBuf]) -> Result<ExitCode> {
+fn check(
+    config: Option<&Path>,
+    lines: bool,
+    all: bool,
+    judge: &judge_cmd::JudgeArgs,
+    files: &[PathBuf],
+) -> Result<ExitCode> {
     let guard = load_guard(config)?;
+    let judge_stage = judge_cmd::build(guard.policy(), judge)?;
     let options = ActionOptions {
         dialect: None,
         all_findings: all,
@@ -140,8 +206,10 @@ fn check(config: Option<&Path>, lines: bool, all: bool, files: &[PathBuf]) -> Re
             vec![&input[..]]
         };
         for output in outputs {
-            let verdict = guard.screen_action_with(output, &options);
-            denied |= verdict.decision == Decision::Deny;
+            let mut verdict = guard.screen_action_with(output, &options);
+            let verdict =
+                judge_cmd::review(judge_stage.as_ref(), &mut verdict, &judge.judge_context);
+            denied |= verdict.decision() == Decision::Deny;
             serde_json::to_writer(&mut out, &verdict)?;
             out.write_all(b"\n")?;
         }
@@ -154,8 +222,16 @@ fn check(config: Option<&Path>, lines: bool, all: bool, files: &[PathBuf]) -> Re
     })
 }
 
-fn replay(config: Option<&Path>, corpus: &[PathBuf], per_case: Option<&Path>) -> Result<ExitCode> {
+fn replay(
+    config: Option<&Path>,
+    corpus: &[PathBuf],
+    per_case: Option<&Path>,
+    judge: &judge_cmd::JudgeArgs,
+) -> Result<ExitCode> {
     let guard = load_guard(config)?;
+    if let Some(judge) = judge_cmd::build(guard.policy(), judge)? {
+        return judge_cmd::replay(&guard, &judge, corpus, per_case);
+    }
     let results = replay_action::replay_files(&guard, corpus)?;
     if let Some(path) = per_case {
         let file = std::fs::File::create(path)
@@ -171,4 +247,17 @@ fn replay(config: Option<&Path>, corpus: &[PathBuf], per_case: Option<&Path>) ->
     let summary = replay_action::summarize(&results);
     println!("{}", serde_json::to_string(&summary)?);
     Ok(ExitCode::SUCCESS)
+}
+
+fn verify_weights(hashes: &Path, dir: &Path, threads: usize) -> Result<ExitCode> {
+    let report = guardrail_core::classify::weights::verify_weights(hashes, dir, threads)?;
+    for problem in &report.problems {
+        eprintln!("guardrail: {problem}");
+    }
+    println!("{}", serde_json::to_string(&report)?);
+    Ok(if report.is_ok() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }

@@ -54,7 +54,14 @@ impl SecretCheck {
 
 impl SecretDetector for crate::scan::SecretScanner {
     fn find(&self, text: &str) -> Option<SecretHit> {
-        let finding = self.scan_with_decodings(text.as_bytes()).into_iter().next()?;
-        Some(SecretHit { rule: finding.rule.to_string(), start: finding.start, end: finding.end })
+        let finding = self
+            .scan_with_decodings(text.as_bytes())
+            .into_iter()
+            .next()?;
+        Some(SecretHit {
+            rule: finding.rule.to_string(),
+            start: finding.start,
+            end: finding.end,
+        })
     }
 }

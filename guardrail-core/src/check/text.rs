@@ -112,8 +112,7 @@ fn refused_in_identifiers(c: char) -> Option<InvisibleKind> {
 /// (just after U+1F3F4), or `None` if it is not well formed.
 fn emoji_tag_len(rest: &str) -> Option<usize> {
     let mut len = 0;
-    let mut tags = 0;
-    for c in rest.chars() {
+    for (tags, c) in rest.chars().enumerate() {
         if c == CANCEL_TAG {
             return (1..=6).contains(&tags).then_some(len + c.len_utf8());
         }
@@ -122,7 +121,6 @@ fn emoji_tag_len(rest: &str) -> Option<usize> {
         if !ok || tags == 6 {
             return None;
         }
-        tags += 1;
         len += c.len_utf8();
     }
     None
@@ -164,10 +162,8 @@ pub fn check_text(text: &str, level: TextLevel) -> Result<(), InvisibleCharacter
         if is_tag(c) {
             return Err(err(InvisibleKind::TagCharacter));
         }
-        if level == TextLevel::Identifier {
-            if let Some(kind) = refused_in_identifiers(c) {
-                return Err(err(kind));
-            }
+        if let Some(kind) = refused_in_identifiers(c).filter(|_| level == TextLevel::Identifier) {
+            return Err(err(kind));
         }
         let vs = is_variation_selector(c);
         if vs && prev_vs {

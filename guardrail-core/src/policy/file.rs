@@ -13,9 +13,9 @@ use crate::action::tools::{ArgKind, ArgPattern, BlastRadius, Builtin};
 use crate::check::host::HttpConfig;
 use crate::check::path::WorkspaceConfig;
 use crate::check::sql::SqlConfig;
+use crate::classify::InputConfig;
 use crate::scan::SecretRulesConfig;
 use crate::scan::pii::PiiConfig;
-use crate::classify::InputConfig;
 
 /// The embedded default policy text.
 pub const DEFAULT_POLICY_TOML: &str = include_str!("../../policy/default.toml");
@@ -87,7 +87,10 @@ pub struct SecretsConfig {
 
 impl Default for SecretsConfig {
     fn default() -> Self {
-        SecretsConfig { scan_arguments: true, rules: SecretRulesConfig::default() }
+        SecretsConfig {
+            scan_arguments: true,
+            rules: SecretRulesConfig::default(),
+        }
     }
 }
 

@@ -170,7 +170,7 @@ pub fn summarize(scored: &mut [Scored], errors: usize) -> InputSummary {
             })
             .sum()
     });
-    let at_1pct = points.iter().filter(|p| p.0 <= 0.01).last().copied();
+    let at_1pct = points.iter().rfind(|p| p.0 <= 0.01).copied();
     let tp = scored.iter().filter(|s| s.positive && s.flagged).count();
     let fp = scored.iter().filter(|s| !s.positive && s.flagged).count();
     #[expect(clippy::cast_precision_loss, reason = "row counts are far below 2^52")]

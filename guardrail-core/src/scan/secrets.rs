@@ -27,12 +27,13 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use aho_corasick::{AhoCorasick, AhoCorasickKind, Input, MatchKind};
+use aho_corasick::{AhoCorasick, AhoCorasickKind};
 
-use super::anchor::{ANCHOR, Anchors, Keyword, OPERATOR};
+use super::anchor::{self, ANCHOR, Anchors, Keyword, OPERATOR};
 use regex::bytes::{CaptureLocations, Regex, RegexBuilder};
 use serde::{Deserialize, Serialize};
 
+use self::ident::IdentIndex;
 use super::decode::{self, Budget, View};
 use super::{Encoding, Finding, FindingKind};
 use crate::PolicyIssue;
@@ -56,6 +57,9 @@ const IDENT_REACH: usize = 64;
 const CONNECTOR_REACH: usize = 48;
 /// Compiled size limit of one rule regex.
 const REGEX_SIZE_LIMIT: usize = 1 << 20;
+/// Required bytes more common than this (per 100 000 bytes, summed over the set) are not
+/// searched for before running a rule.
+const MAX_REQUIRE_COST: u32 = 2500;
 /// Rule id of the fail-closed finding emitted when the window budget runs out.
 const BUDGET_RULE: &str = "scan-budget-exceeded";
 
@@ -219,6 +223,8 @@ enum Kind {
         group: usize,
         before: usize,
         max_len: usize,
+        /// Bytes of which every match holds one: a window without any is skipped.
+        require: Box<[u8]>,
     },
     Assign {
         re: Regex,
@@ -234,13 +240,42 @@ struct Rule {
     entropy: f64,
     validators: Vec<Validator>,
     checksum: Option<Checksum>,
-    allow: Vec<Vec<u8>>,
+    allow: WordSet,
     allow_exact: Vec<Vec<u8>>,
-    ident_deny: Vec<Vec<u8>>,
+    ident_deny: WordSet,
     ident_deny_suffix: Vec<Vec<u8>>,
     lenient_left: bool,
     stopwords: bool,
     score: f32,
+}
+
+/// Case-insensitive substrings, any of which marks a text.
+#[derive(Debug)]
+struct WordSet(Option<AhoCorasick>);
+
+impl WordSet {
+    fn new(words: &[String]) -> Result<Self, aho_corasick::BuildError> {
+        let words: Vec<&[u8]> = words
+            .iter()
+            .filter(|w| !w.is_empty())
+            .map(|w| w.as_bytes())
+            .collect();
+        if words.is_empty() {
+            return Ok(WordSet(None));
+        }
+        // Texts tested are short: a plain DFA beats any prefilter's start-up.
+        AhoCorasick::builder()
+            .ascii_case_insensitive(true)
+            .kind(Some(AhoCorasickKind::DFA))
+            .prefilter(false)
+            .build(words)
+            .map(|a| WordSet(Some(a)))
+    }
+
+    #[inline]
+    fn any_in(&self, text: &[u8]) -> bool {
+        self.0.as_ref().is_some_and(|a| a.is_match(text))
+    }
 }
 
 /// The compiled rule pack. Build once, share across threads (`Send + Sync`).
@@ -249,14 +284,9 @@ pub struct SecretScanner {
     /// Keywords of pattern rules, found through their anchor bytes.
     anchors: Anchors,
     /// Keywords of assignment rules, searched inside identifiers (ASCII case-insensitive).
-    ident_ac: Option<AhoCorasick>,
-    /// Rules owning each identifier keyword, by pattern id.
+    ident: IdentIndex,
+    /// Rules owning each identifier keyword, by keyword id.
     ident_rules: Vec<Vec<u32>>,
-    /// Length of the shortest identifier keyword.
-    min_ident_kw: usize,
-    /// Hashed lowercase first trigrams of the identifier keywords (`None` when a keyword is
-    /// shorter than three bytes).
-    ident_trigrams: Option<Box<[u64; TRIGRAM_WORDS]>>,
     rules: Vec<Rule>,
     stop: Option<AhoCorasick>,
     reach: usize,
@@ -274,29 +304,6 @@ pub(crate) struct Raw {
 }
 
 const BUDGET_RULE_IDX: u32 = u32::MAX;
-
-const TRIGRAM_BITS: usize = 1 << 16;
-const TRIGRAM_WORDS: usize = TRIGRAM_BITS / 64;
-
-fn trigram_hash(w: &[u8]) -> usize {
-    let v = w
-        .iter()
-        .take(3)
-        .fold(0u32, |h, b| (h << 8) | u32::from(b.to_ascii_lowercase()));
-    (v.wrapping_mul(0x9E37_79B1) >> 16) as usize % TRIGRAM_BITS
-}
-
-fn trigram_filter(keywords: &[Vec<u8>]) -> Option<Box<[u64; TRIGRAM_WORDS]>> {
-    let mut bits = Box::new([0u64; TRIGRAM_WORDS]);
-    for k in keywords {
-        let head = k.get(..3)?;
-        let h = trigram_hash(head);
-        if let Some(w) = bits.get_mut(h / 64) {
-            *w |= 1u64 << (h % 64);
-        }
-    }
-    Some(bits)
-}
 
 /// Per-call scratch of [`SecretScanner::collect`].
 struct ScanState {
@@ -429,25 +436,6 @@ impl SecretScanner {
                 None
             }
         };
-        let ident_ac = if ident_kws.is_empty() {
-            None
-        } else {
-            let built = AhoCorasick::builder()
-                .ascii_case_insensitive(true)
-                .match_kind(MatchKind::Standard)
-                .kind(Some(AhoCorasickKind::DFA))
-                .build(&ident_kws);
-            match built {
-                Ok(a) => Some(a),
-                Err(e) => {
-                    issues.push(PolicyIssue::new(
-                        "secrets",
-                        format!("keyword automaton: {e}"),
-                    ));
-                    None
-                }
-            }
-        };
         let stop_words: Vec<Vec<u8>> = stopwords
             .iter()
             .filter(|s| !s.is_empty())
@@ -458,6 +446,8 @@ impl SecretScanner {
         } else {
             match AhoCorasick::builder()
                 .ascii_case_insensitive(true)
+                .kind(Some(AhoCorasickKind::DFA))
+                .prefilter(false)
                 .build(&stop_words)
             {
                 Ok(a) => Some(a),
@@ -470,9 +460,7 @@ impl SecretScanner {
         match anchors {
             Some(anchors) if issues.is_empty() => Ok(SecretScanner {
                 anchors,
-                ident_ac,
-                min_ident_kw: ident_kws.iter().map(Vec::len).min().unwrap_or(1).max(1),
-                ident_trigrams: trigram_filter(&ident_kws),
+                ident: IdentIndex::new(ident_kws),
                 ident_rules,
                 rules,
                 stop,
@@ -566,7 +554,16 @@ impl SecretScanner {
 
     /// Merges raw findings into sorted, non-overlapping findings.
     pub(crate) fn merge(&self, mut raw: Vec<Raw>) -> Vec<Finding> {
-        raw.sort_by(|a, b| a.start.cmp(&b.start).then(b.end.cmp(&a.end)));
+        // Equal spans: the highest score first, then plain before decoded, then the lowest
+        // rule index, so the result does not depend on the order the scan met the rules in.
+        raw.sort_by(|a, b| {
+            a.start
+                .cmp(&b.start)
+                .then(b.end.cmp(&a.end))
+                .then(b.score.total_cmp(&a.score))
+                .then(a.encoding.is_some().cmp(&b.encoding.is_some()))
+                .then(a.rule.cmp(&b.rule))
+        });
         let mut out: Vec<Finding> = Vec::with_capacity(raw.len());
         let mut cur: Option<Raw> = None;
         for r in raw {
@@ -616,41 +613,57 @@ impl SecretScanner {
             exhausted: false,
         };
         let marks = &self.anchors.marks;
+        let marked = &self.anchors.marked;
         let mut blocks = text.chunks_exact(16);
         let mut base = 0usize;
         for block in &mut blocks {
             let mut bits = 0u32;
             for (k, &b) in block.iter().enumerate() {
-                bits |= u32::from(marks.get(usize::from(b)).copied().unwrap_or(0) != 0) << k;
+                bits |= u32::from(marked.get(usize::from(b)).copied().unwrap_or(0)) << k;
             }
             while bits != 0 {
                 let k = bits.trailing_zeros() as usize;
                 bits &= bits - 1;
-                let mark = block
-                    .get(k)
-                    .and_then(|&b| marks.get(usize::from(b)))
-                    .copied()
-                    .unwrap_or(0);
-                self.at(text, base + k, mark, &mut st, out);
-                if st.exhausted {
+                if self.at(text, base + k, &mut st, out) {
                     return;
                 }
             }
             base += 16;
         }
         for (k, &b) in blocks.remainder().iter().enumerate() {
-            let mark = marks.get(usize::from(b)).copied().unwrap_or(0);
-            if mark != 0 {
-                self.at(text, base + k, mark, &mut st, out);
-                if st.exhausted {
-                    return;
-                }
+            if marks.get(usize::from(b)).copied().unwrap_or(0) != 0
+                && self.at(text, base + k, &mut st, out)
+            {
+                return;
             }
         }
     }
 
-    fn at(&self, text: &[u8], p: usize, mark: u8, st: &mut ScanState, out: &mut Vec<Raw>) {
-        if mark & ANCHOR != 0 {
+    /// A marked byte at `p`; returns true when the window budget ran out.
+    #[inline(always)]
+    fn at(&self, text: &[u8], p: usize, st: &mut ScanState, out: &mut Vec<Raw>) -> bool {
+        let mark = text
+            .get(p)
+            .and_then(|&b| self.anchors.marks.get(usize::from(b)))
+            .copied()
+            .unwrap_or(0);
+        if mark & ANCHOR != 0 && self.anchors.maybe(text, p, mark) {
+            self.keyword_hits(text, p, st, out);
+        }
+        if mark & OPERATOR != 0
+            && let Some(left) = assignment_left(text, p, &self.ident)
+            && left.may_hold_keyword
+            && left.ident_end - left.ident_start >= self.ident.min_len
+        {
+            self.assignment(text, &left, out);
+        }
+        st.exhausted
+    }
+
+    /// Runs the pattern rules of the keywords anchored at `p`.
+    #[inline(never)]
+    fn keyword_hits(&self, text: &[u8], p: usize, st: &mut ScanState, out: &mut Vec<Raw>) {
+        {
             self.anchors.at(text, p, &mut |kw, ks| {
                 if st.exhausted {
                     return;
@@ -665,6 +678,7 @@ impl SecretScanner {
                         group,
                         before,
                         max_len,
+                        require,
                     } = &rule.kind
                     else {
                         continue;
@@ -687,6 +701,9 @@ impl SecretScanner {
                     }
                     st.budget -= cost;
                     let Some(hay) = text.get(..we) else { continue };
+                    if !has_any(hay.get(ws..).unwrap_or(&[]), require) {
+                        continue;
+                    }
                     self.run_pattern(
                         ri,
                         rule,
@@ -701,83 +718,82 @@ impl SecretScanner {
                 }
             });
         }
-        if mark & OPERATOR != 0 {
-            self.assignment(text, p, out);
-        }
     }
 
-    /// An assignment operator at `p`: find the identifier it assigns to, its keywords, and
-    /// test the owning rules' values.
-    fn assignment(&self, text: &[u8], p: usize, out: &mut Vec<Raw>) {
-        let Some(ac) = &self.ident_ac else { return };
-        let Some(c) = assignment_at(text, p) else {
+    /// An assignment whose identifier may hold a keyword: find its keywords and test the
+    /// owning rules' values.
+    #[inline(never)]
+    fn assignment(&self, text: &[u8], left: &Left, out: &mut Vec<Raw>) {
+        let Some(ident) = text.get(left.ident_start..left.ident_end) else {
             return;
         };
-        let Some(ident) = text.get(c.ident_start..c.ident_end) else {
+        let mut conn: Option<Conn> = None;
+        self.ident.find(ident, &mut |kw, s, e| {
+            let c = *conn.get_or_insert_with(|| assignment_value(text, left));
+            self.assigned(text, ident, &c, kw, s, e, out);
+        });
+    }
+
+    /// The rules owning identifier keyword `kw`, found at `s..e` of `ident`, tested on the
+    /// value of `c`.
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "one call site; a struct would only rename the arguments"
+    )]
+    #[inline(never)]
+    fn assigned(
+        &self,
+        text: &[u8],
+        ident: &[u8],
+        c: &Conn,
+        kw: u32,
+        s: usize,
+        e: usize,
+        out: &mut Vec<Raw>,
+    ) {
+        let (ks, ke) = (c.ident_start + s, c.ident_start + e);
+        let Some(owners) = self.ident_rules.get(kw as usize) else {
             return;
         };
-        if ident.len() < self.min_ident_kw || !ident.iter().any(u8::is_ascii_alphabetic) {
-            return;
-        }
-        if let Some(filter) = &self.ident_trigrams {
-            let maybe = ident.windows(3).any(|w| {
-                let h = trigram_hash(w);
-                filter
-                    .get(h / 64)
-                    .is_some_and(|x| x & (1u64 << (h % 64)) != 0)
-            });
-            if !maybe {
-                return;
-            }
-        }
-        let Ok(iter) = ac.try_find_overlapping_iter(Input::new(ident)) else {
-            return;
-        };
-        for m in iter {
-            let (ks, ke) = (c.ident_start + m.start(), c.ident_start + m.end());
-            let Some(owners) = self.ident_rules.get(m.pattern().as_usize()) else {
+        for &ri in owners {
+            let Some(rule) = self.rules.get(ri as usize) else {
                 continue;
             };
-            for &ri in owners {
-                let Some(rule) = self.rules.get(ri as usize) else {
-                    continue;
-                };
-                let Kind::Assign { re, max_len, group } = &rule.kind else {
-                    continue;
-                };
-                if !keyword_bounded(text, ks, ke, rule.lenient_left) {
-                    continue;
-                }
-                if rule.ident_deny.iter().any(|w| contains_ci(ident, w))
-                    || rule
-                        .ident_deny_suffix
-                        .iter()
-                        .any(|w| ends_with_ci(ident, w))
-                {
-                    continue;
-                }
-                let v = c.value_start;
-                let end = text.len().min(v.saturating_add(*max_len));
-                let Some(hay) = text.get(v..end) else {
-                    continue;
-                };
-                let span = if *group == 0 {
-                    re.find(hay).map(|m| (m.start(), m.end(), m.end()))
-                } else {
-                    re.captures(hay).and_then(|cap| {
-                        let whole = cap.get(0)?;
-                        let g = cap.get(*group)?;
-                        Some((g.start(), g.end(), whole.end()))
-                    })
-                };
-                let Some((s, e, whole_end)) = span else {
-                    continue;
-                };
-                if !value_terminated(text, v + whole_end, c.quote) {
-                    continue;
-                }
-                self.accept(ri, rule, text, v + s, v + e, out);
+            let Kind::Assign { re, max_len, group } = &rule.kind else {
+                continue;
+            };
+            if !keyword_bounded(text, ks, ke, rule.lenient_left) {
+                continue;
             }
+            if rule.ident_deny.any_in(ident)
+                || rule
+                    .ident_deny_suffix
+                    .iter()
+                    .any(|w| ends_with_ci(ident, w))
+            {
+                continue;
+            }
+            let v = c.value_start;
+            let end = text.len().min(v.saturating_add(*max_len));
+            let Some(hay) = text.get(v..end) else {
+                continue;
+            };
+            let span = if *group == 0 {
+                re.find(hay).map(|m| (m.start(), m.end(), m.end()))
+            } else {
+                re.captures(hay).and_then(|cap| {
+                    let whole = cap.get(0)?;
+                    let g = cap.get(*group)?;
+                    Some((g.start(), g.end(), whole.end()))
+                })
+            };
+            let Some((s, e, whole_end)) = span else {
+                continue;
+            };
+            if !value_terminated(text, v + whole_end, c.quote) {
+                continue;
+            }
+            self.accept(ri, rule, text, v + s, v + e, out);
         }
     }
 
@@ -853,7 +869,7 @@ impl SecretScanner {
         if rule.stopwords && self.stop.as_ref().is_some_and(|a| a.is_match(secret)) {
             return;
         }
-        if rule.allow.iter().any(|w| contains_ci(secret, w)) {
+        if rule.allow.any_in(secret) {
             return;
         }
         if rule.entropy > 0.0 && shannon(secret) < rule.entropy {
@@ -1037,16 +1053,27 @@ fn compile_rule(key: &str, def: &RuleDef, issues: &mut Vec<PolicyIssue>) -> Opti
             None => 0,
         },
     };
+    let parsed = hir::parse(src);
+    // A group that is the whole match needs no capture search.
+    let group = match &parsed {
+        Some(h) if group > 0 && hir::group_spans_match(h, group) => 0,
+        _ => group,
+    };
     let (kind, reach) = if is_value {
         let reach = IDENT_REACH + kw_max + IDENT_REACH + CONNECTOR_REACH + max_len + 16;
         (Kind::Assign { re, max_len, group }, reach)
     } else {
+        let require = parsed
+            .as_ref()
+            .map(|h| rarest_requirement(h, def))
+            .unwrap_or_default();
         (
             Kind::Pattern {
                 re,
                 group,
                 before,
                 max_len,
+                require,
             },
             before + kw_max + max_len + 2,
         )
@@ -1057,25 +1084,70 @@ fn compile_rule(key: &str, def: &RuleDef, issues: &mut Vec<PolicyIssue>) -> Opti
             .map(|s| s.as_bytes().to_ascii_lowercase())
             .collect()
     };
+    let words = |field: &str, v: &[String], issues: &mut Vec<PolicyIssue>| match WordSet::new(v) {
+        Ok(w) => Some(w),
+        Err(e) => {
+            issues.push(PolicyIssue::new(format!("{key}.{field}"), e.to_string()));
+            None
+        }
+    };
+    let (Some(allow), Some(ident_deny)) = (
+        words("allow", &def.allow, issues),
+        words("ident_deny", &def.ident_deny, issues),
+    ) else {
+        return None;
+    };
     let rule = Rule {
         id: Arc::from(def.id.as_str()),
         kind,
         entropy: def.entropy.unwrap_or(0.0),
         validators: def.validators.clone(),
         checksum: def.checksum,
-        allow: lower(&def.allow),
+        allow,
         allow_exact: def
             .allow_exact
             .iter()
             .map(|s| s.as_bytes().to_vec())
             .collect(),
-        ident_deny: lower(&def.ident_deny),
+        ident_deny,
         ident_deny_suffix: lower(&def.ident_deny_suffix),
         lenient_left: def.lenient_left,
         stopwords: def.stopwords,
         score: def.score.unwrap_or(if is_value { 0.8 } else { 0.9 }),
     };
     Some((rule, reach))
+}
+
+/// The rarest byte set every match of a pattern rule holds, when it is rare enough to be
+/// worth a search and cannot be met by a keyword itself (empty otherwise).
+fn rarest_requirement(h: &regex_syntax::hir::Hir, def: &RuleDef) -> Box<[u8]> {
+    let in_keyword = |b: u8| {
+        def.keywords
+            .iter()
+            .any(|k| k.bytes().any(|c| c.eq_ignore_ascii_case(&b)))
+    };
+    hir::required_bytes(h)
+        .into_iter()
+        .filter(|set| !set.iter().any(|&b| in_keyword(b)))
+        .map(|set| {
+            let cost: u32 = set.iter().map(|&b| anchor::commonness(b, false)).sum();
+            (cost, set)
+        })
+        .filter(|(cost, _)| *cost <= MAX_REQUIRE_COST)
+        .min()
+        .map(|(_, set)| set.into_boxed_slice())
+        .unwrap_or_default()
+}
+
+/// Whether `hay` holds a byte of `set` (an empty set always holds).
+#[inline]
+fn has_any(hay: &[u8], set: &[u8]) -> bool {
+    match *set {
+        [] => true,
+        [a] => memchr::memchr(a, hay).is_some(),
+        [a, b] => memchr::memchr2(a, b, hay).is_some(),
+        [a, b, c, ..] => memchr::memchr3(a, b, c, hay).is_some(),
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1085,13 +1157,8 @@ fn compile_rule(key: &str, def: &RuleDef, issues: &mut Vec<PolicyIssue>) -> Opti
 #[derive(Debug, Clone, Copy)]
 struct Conn {
     ident_start: usize,
-    ident_end: usize,
     value_start: usize,
     quote: Option<u8>,
-}
-
-fn is_ident(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.')
 }
 
 fn at(t: &[u8], i: usize) -> Option<u8> {
@@ -1114,9 +1181,23 @@ fn is_op_byte(b: u8) -> bool {
     matches!(b, b'=' | b':' | b'>' | b',')
 }
 
-/// Parses `identifier [closing quote] [type] <operator> [opening quote]` around the operator
-/// byte at `p` (only the first byte of an operator run starts an assignment).
-fn assignment_at(t: &[u8], p: usize) -> Option<Conn> {
+/// The identifier side of an assignment, and where its value side starts.
+#[derive(Debug, Clone, Copy)]
+struct Left {
+    ident_start: usize,
+    ident_end: usize,
+    /// First byte after the operator.
+    after_op: usize,
+    /// The value may start on a later line (after a tag).
+    newlines: bool,
+    /// The identifier has a letter and may hold a keyword (see [`IdentIndex::span_back`]).
+    may_hold_keyword: bool,
+}
+
+/// Parses `identifier [closing quote] [type] <operator>` around the operator byte at `p`
+/// (only the first byte of an operator run starts an assignment).
+#[inline(always)]
+fn assignment_left(t: &[u8], p: usize, index: &IdentIndex) -> Option<Left> {
     let first = at(t, p)?;
     if p > 0 && at(t, p - 1).is_some_and(is_op_byte) {
         return None;
@@ -1162,14 +1243,7 @@ fn assignment_at(t: &[u8], p: usize) -> Option<Conn> {
     while k > blank_floor && matches!(at(t, k - 1), Some(b' ' | b'\t')) {
         k -= 1;
     }
-    let ident_span = |end: usize| {
-        let mut a = end;
-        let floor = end.saturating_sub(IDENT_REACH);
-        while a > floor && at(t, a - 1).is_some_and(is_ident) {
-            a -= 1;
-        }
-        a
-    };
+    let ident_span = |end: usize| index.span_back(t, end, IDENT_REACH);
     let mut quoted_key = false;
     if let Some(b'"' | b'\'' | b'`' | b']') = at(t, k.checked_sub(1)?) {
         k -= 1;
@@ -1178,11 +1252,16 @@ fn assignment_at(t: &[u8], p: usize) -> Option<Conn> {
             k -= 1;
         }
     }
+    if needs_quote && !quoted_key {
+        return None;
+    }
     let mut ident_end = k;
-    let mut ident_start = ident_span(ident_end);
+    let (mut ident_start, mut may_hold_keyword) = ident_span(ident_end);
     if !quoted_key && ident_start < ident_end {
         let word = t.get(ident_start..ident_end).unwrap_or(&[]);
-        if word.eq_ignore_ascii_case(b"string") || word.eq_ignore_ascii_case(b"str") {
+        if (word.len() == 6 && word.eq_ignore_ascii_case(b"string"))
+            || (word.len() == 3 && word.eq_ignore_ascii_case(b"str"))
+        {
             let mut j = ident_start;
             let floor = j.saturating_sub(8);
             while j > floor && matches!(at(t, j - 1), Some(b' ' | b'\t')) {
@@ -1190,7 +1269,7 @@ fn assignment_at(t: &[u8], p: usize) -> Option<Conn> {
             }
             if j < ident_start {
                 ident_end = j;
-                ident_start = ident_span(ident_end);
+                (ident_start, may_hold_keyword) = ident_span(ident_end);
             }
         }
     }
@@ -1200,8 +1279,19 @@ fn assignment_at(t: &[u8], p: usize) -> Option<Conn> {
     {
         return None;
     }
-    // Right side: blanks (and line breaks after a tag), an optional opening quote.
-    let mut v = skip_blanks(t, q, 16, newlines);
+    Some(Left {
+        ident_start,
+        ident_end,
+        after_op: q,
+        newlines,
+        may_hold_keyword,
+    })
+}
+
+/// The value side of an assignment: blanks (and line breaks after a tag), an optional opening
+/// quote.
+fn assignment_value(t: &[u8], left: &Left) -> Conn {
+    let mut v = skip_blanks(t, left.after_op, 16, left.newlines);
     let quote = match at(t, v) {
         Some(qc @ (b'"' | b'\'' | b'`')) => {
             v += 1;
@@ -1214,12 +1304,11 @@ fn assignment_at(t: &[u8], p: usize) -> Option<Conn> {
         }
         _ => None,
     };
-    Some(Conn {
-        ident_start,
-        ident_end,
+    Conn {
+        ident_start: left.ident_start,
         value_start: v,
         quote,
-    })
+    }
 }
 
 /// Suffixes that may continue a keyword in lowercase (`slacktoken`, `secrets`).
@@ -1308,20 +1397,46 @@ pub(crate) fn shannon(bytes: &[u8]) -> f64 {
     if bytes.is_empty() {
         return 0.0;
     }
-    let mut counts = [0u32; 256];
+    let n = bytes.len() as f64;
+    let term = |c: u32| {
+        let p = f64::from(c) / n;
+        -p * p.log2()
+    };
+    if bytes.len() > usize::from(u16::MAX) {
+        let mut counts = [0u32; 256];
+        for &b in bytes {
+            if let Some(c) = counts.get_mut(usize::from(b)) {
+                *c += 1;
+            }
+        }
+        return counts.iter().filter(|&&c| c > 0).map(|&c| term(c)).sum();
+    }
+    // Distinct bytes are summed in ascending order, as over a full table, visiting only
+    // those present.
+    let mut counts = [0u16; 256];
+    let mut present = [0u64; 4];
     for &b in bytes {
         if let Some(c) = counts.get_mut(usize::from(b)) {
             *c += 1;
         }
+        if let Some(w) = present.get_mut(usize::from(b >> 6)) {
+            *w |= 1u64 << (b & 63);
+        }
     }
-    let n = bytes.len() as f64;
-    counts
+    present
         .iter()
-        .filter(|&&c| c > 0)
-        .map(|&c| {
-            let p = f64::from(c) / n;
-            -p * p.log2()
+        .enumerate()
+        .flat_map(|(i, &w)| {
+            let mut w = w;
+            std::iter::from_fn(move || {
+                (w != 0).then(|| {
+                    let bit = w.trailing_zeros() as usize;
+                    w &= w - 1;
+                    i * 64 + bit
+                })
+            })
         })
+        .map(|b| term(u32::from(counts.get(b).copied().unwrap_or(0))))
         .sum()
 }
 
@@ -1352,10 +1467,8 @@ fn classes(s: &[u8]) -> Classes {
 fn is_reference(s: &[u8]) -> bool {
     let first = s.first().copied().unwrap_or(b' ');
     matches!(first, b'$' | b'%' | b'<' | b'[' | b'{' | b'@' | b'#' | b'*')
-        || contains_ci(s, b"${")
-        || contains_ci(s, b"{{")
-        || contains_ci(s, b"$(")
-        || contains_ci(s, b"%(")
+        || s.windows(2)
+            .any(|w| matches!(w, b"${" | b"{{" | b"$(" | b"%("))
 }
 
 /// `Foo.bar_baz`, `X25519.key_length`: a dotted reference in code, not a secret.
@@ -1543,5 +1656,7 @@ fn base62_6(mut n: u32) -> [u8; 6] {
     out
 }
 
+mod hir;
+mod ident;
 #[cfg(test)]
 mod tests;

@@ -456,7 +456,7 @@ fn gitleaks_corpus_recall_and_clean_fp() {
     let path = match std::env::var_os("GUARDRAIL_SECRETS_CORPUS") {
         Some(p) => std::path::PathBuf::from(p),
         None => std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../../shared/corpora/secrets/gitleaks_cases.jsonl"),
+            .join("../fixtures/corpora/secrets/gitleaks_cases.jsonl"),
     };
     let data = std::fs::read_to_string(&path)
         .unwrap_or_else(|e| panic!("corpus {} is required: {e}", path.display()));

