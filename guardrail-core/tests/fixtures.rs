@@ -3,6 +3,13 @@
 //!
 //! `GUARDRAIL_FIXTURE=<substring>` runs only the cases whose file name or case name contains it.
 
+#![allow(
+    clippy::panic,
+    clippy::unwrap_used,
+    clippy::indexing_slicing,
+    reason = "test helpers fail loudly on malformed fixtures"
+)]
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -89,10 +96,11 @@ fn case_files() {
         let guard = Guard::new(policy).unwrap();
         let file_name = file.file_name().unwrap().to_string_lossy().into_owned();
         for case in &parsed.cases {
-            if let Some(f) = &filter {
-                if !case.name.contains(f.as_str()) && !file_name.contains(f.as_str()) {
-                    continue;
-                }
+            if let Some(f) = &filter
+                && !case.name.contains(f.as_str())
+                && !file_name.contains(f.as_str())
+            {
+                continue;
             }
             ran += 1;
             let verdict = guard.screen_action(case.input().as_bytes());
@@ -197,10 +205,10 @@ fn mutated_inputs_never_panic() {
         }
         for line in std::fs::read_to_string(&path).unwrap().lines() {
             let v: serde_json::Value = serde_json::from_str(line).unwrap();
-            if let Some(s) = v.get("input").and_then(|s| s.as_str()) {
-                if s.len() < 4096 {
-                    inputs.push(s.as_bytes().to_vec());
-                }
+            if let Some(s) = v.get("input").and_then(|s| s.as_str())
+                && s.len() < 4096
+            {
+                inputs.push(s.as_bytes().to_vec());
             }
         }
     }

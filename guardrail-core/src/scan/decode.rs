@@ -114,16 +114,18 @@ pub(crate) fn views(text: &[u8], parent: Option<&View>, budget: &mut Budget, out
         percent_views(text, parent, budget, out);
     }
     let mut i = 0;
-    while i < text.len() {
-        if class(text.get(i).copied().unwrap_or(0)) & B64 == 0 {
-            i += 1;
-            continue;
-        }
-        let start = i;
-        while i < text.len() && class(text.get(i).copied().unwrap_or(0)) & B64 != 0 {
-            i += 1;
-        }
-        let end = i;
+    while let Some(rest) = text.get(i..) {
+        let Some(skip) = rest.iter().position(|&b| class(b) & B64 != 0) else {
+            break;
+        };
+        let start = i + skip;
+        let run = text.get(start..).unwrap_or(&[]);
+        let end = start
+            + run
+                .iter()
+                .position(|&b| class(b) & B64 == 0)
+                .unwrap_or(run.len());
+        i = end;
         if end - start < MIN_B64_RUN {
             continue;
         }
@@ -296,18 +298,18 @@ fn push_hex(
 
 fn percent_views(text: &[u8], parent: Option<&View>, budget: &mut Budget, out: &mut Vec<View>) {
     let mut i = 0;
-    while i < text.len() {
-        if class(text.get(i).copied().unwrap_or(0)) & URL == 0 {
-            i += 1;
-            continue;
-        }
-        let start = i;
-        while i < text.len()
-            && class(text.get(i).copied().unwrap_or(0)) & URL != 0
-            && i - start < MAX_RUN
-        {
-            i += 1;
-        }
+    while let Some(rest) = text.get(i..) {
+        let Some(skip) = rest.iter().position(|&b| class(b) & URL != 0) else {
+            break;
+        };
+        let start = i + skip;
+        let limit = text.get(start..).unwrap_or(&[]);
+        let limit = limit.get(..MAX_RUN).unwrap_or(limit);
+        i = start
+            + limit
+                .iter()
+                .position(|&b| class(b) & URL == 0)
+                .unwrap_or(limit.len());
         let run = text.get(start..i).unwrap_or(&[]);
         if run.len() < MIN_PERCENT_RUN || memchr::memchr(b'%', run).is_none() {
             continue;

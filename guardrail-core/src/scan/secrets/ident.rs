@@ -1,9 +1,10 @@
 //! Keywords of assignment rules, found inside the identifier an assignment names.
 //!
 //! Identifier bytes get a 5-bit code (letters folded to one case, all digits one code); each
-//! keyword is filed under the code of its first three bytes. Rolling the code over an
-//! identifier tests a bit per position and compares keywords only where a bucket is set, so
-//! an identifier that holds no keyword costs a few instructions per byte.
+//! keyword is filed under the code of its rarest three bytes (by estimated letter
+//! frequency). Rolling the code over an identifier tests a bit per position and compares
+//! keywords only where a bucket is set, so an identifier that holds no keyword costs a few
+//! instructions per byte.
 
 /// Code of the trigram made of the last three identifier bytes: 15 bits.
 const TRI_BITS: usize = 1 << 15;
@@ -56,7 +57,8 @@ pub(super) struct IdentIndex {
     /// Set buckets before each word of `filter`: the rank of a set bucket indexes `starts`.
     rank: Box<[u32; TRI_WORDS]>,
     starts: Vec<u32>,
-    bucket_keywords: Vec<u32>,
+    /// Keyword ids and where their filed trigram starts in them.
+    bucket_keywords: Vec<(u32, u8)>,
     /// Keywords shorter than three bytes, compared at every position.
     short: Vec<u32>,
     /// Lowercase keywords.
@@ -69,19 +71,25 @@ impl IdentIndex {
     /// Indexes lowercase `keywords`. Keywords with a byte that cannot occur in an identifier
     /// are kept (their ids stay valid) but never match.
     pub(super) fn new(keywords: Vec<Vec<u8>>) -> Self {
-        let mut by_code: std::collections::BTreeMap<usize, Vec<u32>> = Default::default();
+        let mut by_code: std::collections::BTreeMap<usize, Vec<(u32, u8)>> = Default::default();
         let mut short = Vec::new();
         for (i, k) in keywords.iter().enumerate() {
             let Ok(id) = u32::try_from(i) else { continue };
             if k.is_empty() || !k.iter().all(|&b| is_ident(b)) {
                 continue;
             }
-            match k.get(..3) {
-                Some(head) => {
-                    let c = head
+            let rarest = k.windows(3).enumerate().take(256).min_by_key(|(_, w)| {
+                w.iter()
+                    .map(|&b| u64::from(super::anchor::commonness(b, false)))
+                    .product::<u64>()
+            });
+            match rarest {
+                Some((at, tri)) => {
+                    let c = tri
                         .iter()
                         .fold(0usize, |h, &b| (h << 5) | usize::from(code(b)));
-                    by_code.entry(c).or_default().push(id);
+                    let at = u8::try_from(at).unwrap_or(u8::MAX);
+                    by_code.entry(c).or_default().push((id, at));
                 }
                 None => short.push(id),
             }
@@ -147,7 +155,9 @@ impl IdentIndex {
     pub(super) fn find(&self, ident: &[u8], f: &mut impl FnMut(u32, usize, usize)) {
         if !self.short.is_empty() {
             for s in 0..ident.len() {
-                self.compare(&self.short, ident, s, f);
+                for &id in &self.short {
+                    self.compare(id, ident, s, f);
+                }
             }
         }
         let mut h = 0usize;
@@ -166,6 +176,7 @@ impl IdentIndex {
         }
     }
 
+    /// The keywords filed under trigram `h`, found at `at` in `ident`.
     #[inline(never)]
     fn bucket(
         &self,
@@ -173,7 +184,7 @@ impl IdentIndex {
         w: u64,
         m: u64,
         ident: &[u8],
-        start: usize,
+        at: usize,
         f: &mut impl FnMut(u32, usize, usize),
     ) {
         let Some(&r) = self.rank.get(h / 64) else {
@@ -183,31 +194,28 @@ impl IdentIndex {
         let (Some(&s), Some(&e)) = (self.starts.get(r), self.starts.get(r + 1)) else {
             return;
         };
-        let ids = self
+        let filed = self
             .bucket_keywords
             .get(s as usize..e as usize)
             .unwrap_or(&[]);
-        self.compare(ids, ident, start, f);
+        for &(id, offset) in filed {
+            if let Some(start) = at.checked_sub(usize::from(offset)) {
+                self.compare(id, ident, start, f);
+            }
+        }
     }
 
-    fn compare(
-        &self,
-        ids: &[u32],
-        ident: &[u8],
-        start: usize,
-        f: &mut impl FnMut(u32, usize, usize),
-    ) {
-        for &id in ids {
-            let Some(k) = self.keywords.get(id as usize) else {
-                continue;
-            };
-            let end = start + k.len();
-            if ident
-                .get(start..end)
-                .is_some_and(|s| s.eq_ignore_ascii_case(k))
-            {
-                f(id, start, end);
-            }
+    #[inline]
+    fn compare(&self, id: u32, ident: &[u8], start: usize, f: &mut impl FnMut(u32, usize, usize)) {
+        let Some(k) = self.keywords.get(id as usize) else {
+            return;
+        };
+        let end = start + k.len();
+        if ident
+            .get(start..end)
+            .is_some_and(|s| s.eq_ignore_ascii_case(k))
+        {
+            f(id, start, end);
         }
     }
 }

@@ -1,3 +1,11 @@
+#![allow(
+    clippy::string_slice,
+    clippy::indexing_slicing,
+    clippy::manual_is_multiple_of,
+    clippy::sliced_string_as_bytes,
+    reason = "tests slice fixed ASCII fixtures at known offsets"
+)]
+
 use super::*;
 use crate::scan::{Redaction, RedactionKey, SeenSecrets, StreamScanner, redact};
 
