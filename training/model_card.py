@@ -47,6 +47,7 @@ def main():
     w("| `config.json` | `id2label` `{0: benign, 1: injection}`, window rules, threshold |")
     w("| `tier1.bin`, `tier1.json` | first-tier hashed n-gram logistic regression: weights, exact feature spec, test vectors |")
     w("| `eval_texts.jsonl` | texts with the probabilities this `model.onnx` gives (Python onnxruntime 1.31.1) |")
+    w("| `loso.json` | the leave-one-source-out results behind the tables below (per fold: thresholds, TPR, FPR, AUCs) |")
     w("| `SHA256SUMS` | `<hex>  <file>` for every file here |\n")
 
     w("## Base model and licence\n")
@@ -162,7 +163,7 @@ def main():
       f"{ver['p99_abs_diff_prob_torch_fp32_vs_onnx_int8']:.4f} (quantization error; the head and threshold "
       "were fitted on the int8 numbers, so the int8 graph is the reference).")
     if "batch_vs_single_max_abs_diff" in ver:
-        w(f"- Batching: activations are quantized per tensor at run time, so a window's score depends slightly on "
+        w(f"- Batching: activations are quantized per tensor at run time, so a window's score depends on "
           f"what it is batched with (padding included): max |Δp| batch-of-8 vs one-by-one = "
           f"{ver['batch_vs_single_max_abs_diff']:.4f} on the sample. `eval_texts.jsonl` holds one-by-one numbers.")
     w("")
@@ -188,6 +189,9 @@ def main():
       "scripts/languages with few training examples, and paraphrases built to avoid trigger words. The LOSO "
       "table above shows the cost: compare the cascade's TPR with the transformer's per source.\n")
 
+    w("Only `model.onnx`'s own score is the shipped decision (`config.json` threshold). The combined score "
+      "(both models' logits averaged) measured best in LOSO; using it needs the runtime to compute tier 1 on every "
+      "window and a threshold chosen the same way (the LOSO folds' thresholds are in `loso.json`) — not shipped yet.\n")
     w("## Limits\n")
     w("- The LOSO numbers are far below in-distribution numbers: an attack style absent from training is "
       "caught much less often. Sources whose benign texts look like attacks (CyberSecEval's system prompts "
@@ -197,8 +201,16 @@ def main():
     w("- Only the first 2 layers of a small sentence encoder: it sees topic and phrasing, not deep intent. "
       "It is one signal among the heuristics (Unicode smuggling, role-spoofing markers, exfiltration "
       "patterns, encoded payloads), not a guarantee.")
+    ev = [json.loads(l) for l in (out / "eval_texts.jsonl").read_text().splitlines()]
+    fps = [e for e in ev if e["label"] == "injection" and any(k in e["text"] for k in ("summarize", "gitignore"))]
+    if fps:
+        w("- Benign instructions in the imperative are a known false-positive class: "
+          + "; ".join(f"\"{e['text'][:60]}…\" scores {e['prob']:.3f}" for e in fps)
+          + f" (threshold {fin['threshold']:.3f}). A user's own request screened as untrusted input looks like an "
+          "injection to this model; screen data, not the user's prompt.")
     w("- Adversarial robustness was not evaluated beyond the corpus' own obfuscated rows.")
     w("- Reproduce with `training/README.md`.")
+    (out / "loso.json").write_text(json.dumps(loso, indent=1))
     (out / "MODEL_CARD.md").write_text("\n".join(L) + "\n")
     ex.write_sums(out)
     print((out / "MODEL_CARD.md").read_text()[:3000])
