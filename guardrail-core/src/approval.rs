@@ -459,6 +459,45 @@ mod tests {
     }
 
     #[test]
+    fn review_verdicts_carry_a_ticket_bound_to_the_exact_call() {
+        let guard = crate::Guard::builtin().unwrap();
+        let store = ApprovalStore::new(16);
+        let ttl = Duration::from_secs(60);
+        let raw = br#"{"tool":"write_file","args":{"path":"/workspace/a.md","content":"hi"}}"#;
+        let mut verdict = guard.screen_action(raw);
+        assert_eq!(verdict.decision, crate::Decision::Review);
+        verdict.open_reviews(&store, "goal-1/task-1", ttl).unwrap();
+        let ticket = verdict.calls[0].approval.clone().expect("a ticket");
+        let json = serde_json::to_value(&verdict).unwrap();
+        assert_eq!(json["calls"][0]["approval"]["id"], ticket.id.as_str());
+
+        // An allow or a deny opens nothing.
+        let mut denied = guard.screen_action(br#"{"tool":"read_file","path":"/etc/passwd"}"#);
+        denied.open_reviews(&store, "goal-1/task-1", ttl).unwrap();
+        assert!(denied.calls.iter().all(|c| c.approval.is_none()));
+
+        let call = verdict.calls[0].call.clone().unwrap();
+        store.approve(&ticket.id, "alice").unwrap();
+        // The exact call in the same context redeems once; a replay is refused.
+        store.redeem(&ticket.id, &call, "goal-1/task-1").unwrap();
+        assert!(store.redeem(&ticket.id, &call, "goal-1/task-1").is_err());
+
+        // An altered call, or the same call in another context, is refused (and burns the
+        // approval, so a retry with the right call fails too).
+        for (altered, context) in [
+            (write("other"), "goal-1/task-1"),
+            (call.clone(), "goal-1/task-2"),
+        ] {
+            let mut again = guard.screen_action(raw);
+            again.open_reviews(&store, "goal-1/task-1", ttl).unwrap();
+            let id = again.calls[0].approval.clone().unwrap().id;
+            store.approve(&id, "alice").unwrap();
+            assert!(store.redeem(&id, &altered, context).is_err());
+            assert!(store.redeem(&id, &call, "goal-1/task-1").is_err());
+        }
+    }
+
+    #[test]
     fn canonical_json_sorts_keys_at_every_depth() {
         let a = json!({"b": 1, "a": {"z": [true, null, "x"], "y": 2.5}});
         assert_eq!(

@@ -8,6 +8,7 @@ use serde::Serialize;
 use crate::action::envelope::{self, Candidate, Format, ParseLimits};
 use crate::action::json::JsonLimits;
 use crate::action::tools::{ArgKind, BlastRadius, Builtin, ToolCall, ToolRegistry, ToolSpec};
+use crate::approval::{ApprovalError, ApprovalStore, ApprovalTicket};
 use crate::check::host::HostChecker;
 use crate::check::path::PathChecker;
 use crate::check::secret::SecretCheck;
@@ -53,6 +54,10 @@ pub struct ScreenedCall {
     /// Not serialized: verdicts never echo arguments.
     #[serde(skip)]
     pub call: Option<ToolCall>,
+    /// For a call in review, once [`ActionVerdict::open_reviews`] ran: the approval to obtain,
+    /// bound to this exact call and its context.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub approval: Option<ApprovalTicket>,
 }
 
 /// The verdict on one model output.
@@ -74,6 +79,38 @@ impl ActionVerdict {
     /// The first reason's code, if any.
     pub fn primary_code(&self) -> Option<ReasonCode> {
         self.reasons.first().map(|r| r.code)
+    }
+
+    /// For a verdict in review, requests an approval in `store` for every call in review,
+    /// bound to the SHA-256 of the canonical call and `context` (goal, task, whatever the
+    /// dispatcher will present again when it redeems), valid for `ttl`; the tickets land in
+    /// [`ScreenedCall::approval`]. Nothing happens for an allow or a deny.
+    ///
+    /// # Errors
+    ///
+    /// The first [`ApprovalError`] (full store, invalid ttl); the calls without a ticket stay
+    /// in review, which is not an allow: they cannot be redeemed.
+    pub fn open_reviews(
+        &mut self,
+        store: &ApprovalStore,
+        context: &str,
+        ttl: std::time::Duration,
+    ) -> Result<(), ApprovalError> {
+        if self.decision != Decision::Review {
+            return Ok(());
+        }
+        let mut first_error = None;
+        for screened in &mut self.calls {
+            if let (Some(call), Decision::Review) = (&screened.call, screened.decision) {
+                match store.request(call, context, ttl) {
+                    Ok(ticket) => screened.approval = Some(ticket),
+                    Err(e) => {
+                        first_error.get_or_insert(e);
+                    }
+                }
+            }
+        }
+        first_error.map_or(Ok(()), Err)
     }
 }
 
@@ -233,6 +270,7 @@ impl Guard {
             decision: Decision::Deny,
             blast_radius: None,
             call: None,
+            approval: None,
         };
         let spec = match inner.tools.get(&candidate.name) {
             Ok(spec) => spec,

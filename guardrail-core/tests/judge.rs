@@ -12,6 +12,10 @@ use std::time::Duration;
 use guardrail_core::action::tools::ToolCall;
 use guardrail_core::approval::{ApprovalError, ApprovalState, ApprovalStore};
 
+#[cfg_attr(
+    not(feature = "judge"),
+    expect(dead_code, reason = "only the judge tests print numbers")
+)]
 fn note(line: &str) {
     // Written to the real stderr so the number shows in plain `cargo test` output.
     let _ = writeln!(std::io::stderr(), "{line}");

@@ -1138,25 +1138,17 @@ mod tests {
     }
 
     #[test]
-    fn typical_check_is_fast() {
+    fn typical_paths_pass_repeatedly() {
+        // The checker keeps no state between calls: the same answers every time.
         let c = checker();
         let paths = [
             "/workspace/src/main.rs",
             "/workspace/data/2024-01-01.csv",
             "/workspace/a/../b.txt",
         ];
-        let n = 20_000;
-        let start = std::time::Instant::now();
-        for i in 0..n {
+        for i in 0..1_000 {
             let p = paths[i % paths.len()];
-            assert!(c.check(std::hint::black_box(p)).is_ok());
+            assert!(c.check(std::hint::black_box(p)).is_ok(), "{p}");
         }
-        let per = start.elapsed() / u32::try_from(n).unwrap();
-        // Debug build on a shared machine: a loose bound that still catches accidental
-        // quadratic work; release builds run in well under 200 ns.
-        assert!(
-            per < std::time::Duration::from_micros(20),
-            "{per:?} per check"
-        );
     }
 }

@@ -57,6 +57,7 @@
 //! windows per input (4096) and waits at most `session_wait_ms` for a session.
 
 pub mod boundary;
+pub mod embedded;
 pub mod heuristics;
 mod normalize;
 #[cfg(feature = "classifier")]
@@ -70,7 +71,7 @@ use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 
-pub use boundary::{BoundaryOptions, WrappedData, wrap_untrusted};
+pub use boundary::{BoundaryOptions, PreparedData, WrappedData, wrap_untrusted};
 pub use heuristics::{
     Finding, FindingCode, Heuristics, HeuristicsConfig, InputScreen, Payload, PayloadKind,
 };
@@ -496,18 +497,13 @@ impl ModelDirConfig {
 /// Reads a small text file and checks it against a pinned SHA-256.
 fn read_pinned_text(path: &Path, pinned: &str) -> Result<String, ClassifyError> {
     use sha2::Digest as _;
-    use std::io::Read as _;
     const LIMIT: u64 = 16 << 20;
-    let io = |source| ClassifyError::Io {
-        path: path.to_path_buf(),
-        source,
-    };
-    let mut bytes = Vec::new();
-    std::fs::File::open(path)
-        .map_err(io)?
-        .take(LIMIT)
-        .read_to_end(&mut bytes)
-        .map_err(io)?;
+    let bytes = embedded::read(path, LIMIT)
+        .map_err(|source| ClassifyError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?
+        .into_owned();
     let actual = hex::encode(sha2::Sha256::digest(&bytes));
     if !actual.eq_ignore_ascii_case(pinned) {
         return Err(ClassifyError::HashMismatch {
@@ -568,7 +564,7 @@ impl InputConfig {
     /// (the directory of the policy file).
     pub fn resolve_paths(&mut self, base: &Path) {
         if let Some(m) = &mut self.model {
-            if m.dir.is_relative() {
+            if m.dir.is_relative() && !embedded::is_builtin(&m.dir) {
                 m.dir = base.join(&m.dir);
             }
             if let Some(p) = m.ort_dylib.as_mut().filter(|p| p.is_relative()) {

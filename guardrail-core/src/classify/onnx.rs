@@ -136,24 +136,12 @@ fn environment(dylib: &Path) -> Result<(ort::environment::Environment, PathBuf),
 }
 
 fn read_limited(path: &Path, limit: u64) -> Result<Vec<u8>, ClassifyError> {
-    use std::io::Read;
-    let io = |source| ClassifyError::Io {
-        path: path.to_path_buf(),
-        source,
-    };
-    let mut bytes = Vec::new();
-    std::fs::File::open(path)
-        .map_err(io)?
-        .take(limit + 1)
-        .read_to_end(&mut bytes)
-        .map_err(io)?;
-    if u64::try_from(bytes.len()).unwrap_or(u64::MAX) > limit {
-        return Err(ClassifyError::Model {
+    super::embedded::read(path, limit)
+        .map(std::borrow::Cow::into_owned)
+        .map_err(|source| ClassifyError::Io {
             path: path.to_path_buf(),
-            message: format!("larger than {limit} bytes"),
-        });
-    }
-    Ok(bytes)
+            source,
+        })
 }
 
 fn verify(path: &Path, bytes: &[u8], pinned: &str) -> Result<String, ClassifyError> {

@@ -16,13 +16,11 @@
 //! 4. every distinct bucket has the value `1/sqrt(n)` (n distinct buckets), and
 //!    `p = sigmoid(bias + Σ weight[bucket] / sqrt(n))`.
 
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
 use super::ClassifyError;
-use super::weights::sha256_file;
 use crate::policy::PolicyIssue;
 
 const FNV_OFFSET: u64 = 0xCBF2_9CE4_8422_2325;
@@ -146,7 +144,8 @@ impl Tier1Model {
             path: path.clone(),
             source,
         };
-        let (actual, _) = sha256_file(path).map_err(io)?;
+        let bytes = super::embedded::read(path, MAX_WEIGHTS_BYTES).map_err(io)?;
+        let actual = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&*bytes));
         if !actual.eq_ignore_ascii_case(&config.sha256) {
             return Err(ClassifyError::HashMismatch {
                 path: path.clone(),
@@ -154,12 +153,6 @@ impl Tier1Model {
                 actual,
             });
         }
-        let mut bytes = Vec::new();
-        std::fs::File::open(path)
-            .map_err(io)?
-            .take(MAX_WEIGHTS_BYTES + 1)
-            .read_to_end(&mut bytes)
-            .map_err(io)?;
         let weights = parse_weights(&bytes, path)?;
         let model =
             Tier1Model::new(config.bits, weights, config.bias, config.gate).map_err(|message| {
@@ -443,6 +436,7 @@ fn parse_weights(bytes: &[u8], path: &Path) -> Result<Vec<f32>, ClassifyError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::classify::weights::sha256_file;
 
     #[test]
     fn features_match_the_training_pipeline() {

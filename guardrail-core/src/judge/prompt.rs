@@ -7,7 +7,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use super::config::{JudgeConfig, ResponseFormat};
-use crate::classify::boundary::{BoundaryOptions, wrap_untrusted_with};
+use crate::classify::boundary::{BoundaryOptions, PreparedData};
 
 /// Labels an option can get: capital letters that are hard to confuse with digits.
 const LABELS: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZ";
@@ -172,11 +172,16 @@ pub struct JudgeInput<'a> {
 }
 
 impl<'a> JudgeInput<'a> {
-    /// The input with the action in canonical JSON, computed once for all samples.
+    /// The input with the action in canonical JSON and both texts neutralized for the
+    /// boundary, computed once for all samples.
     pub fn prepare(&self) -> Prepared<'a> {
+        let action_text = crate::approval::canonical_json(self.action);
+        let options = BoundaryOptions::default();
         Prepared {
             context: self.context,
-            action_text: crate::approval::canonical_json(self.action),
+            context_data: PreparedData::new(self.context, &options),
+            action_data: PreparedData::new(&action_text, &options),
+            action_text,
         }
     }
 }
@@ -188,6 +193,10 @@ pub struct Prepared<'a> {
     pub context: &'a str,
     /// The action, canonical JSON (sorted keys).
     pub action_text: String,
+    /// The context, neutralized for the boundary.
+    pub context_data: PreparedData,
+    /// The action text, neutralized for the boundary.
+    pub action_data: PreparedData,
 }
 
 impl Prepared<'_> {
@@ -239,14 +248,8 @@ fn second_label(sample: &Sample) -> char {
 /// The system and user messages of one sample.
 pub fn messages(input: &Prepared<'_>, sample: &Sample) -> (String, String) {
     let mut rng = StdRng::seed_from_u64(sample.boundary_seed);
-    let options = BoundaryOptions::default();
-    let context = wrap_untrusted_with(&mut rng, input.context, "the agent's task", &options);
-    let action = wrap_untrusted_with(
-        &mut rng,
-        &input.action_text,
-        "the proposed action",
-        &options,
-    );
+    let context = input.context_data.wrap_with(&mut rng, "the agent's task");
+    let action = input.action_data.wrap_with(&mut rng, "the proposed action");
     let (first, second) = match sample.order {
         Order::SafeFirst => (
             (sample.safe_label, SAFE_OPTION),
@@ -277,12 +280,16 @@ pub fn messages(input: &Prepared<'_>, sample: &Sample) -> (String, String) {
 /// The chat-completions request body of one sample.
 pub fn request_body(config: &JudgeConfig, input: &Prepared<'_>, sample: &Sample) -> Value {
     let (system, user) = messages(input, sample);
+    // The message texts are moved in, not copied: with a large action they are most of the body.
+    let message = |role: &str, content: String| {
+        let mut m = serde_json::Map::new();
+        m.insert("role".into(), Value::String(role.to_owned()));
+        m.insert("content".into(), Value::String(content));
+        Value::Object(m)
+    };
     let mut body = json!({
         "model": config.model,
-        "messages": [
-            {"role": "system", "content": system},
-            {"role": "user", "content": user},
-        ],
+        "messages": [message("system", system), message("user", user)],
         "max_tokens": config.max_tokens,
         "temperature": config.temperature,
         "n": 1,

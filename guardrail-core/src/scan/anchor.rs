@@ -3,30 +3,24 @@
 //!
 //! A table marks the anchor bytes of all keywords and the assignment operators. The scan reads
 //! the text 16 bytes at a time and only looks closer at marked bytes. A keyword is filed under
-//! its anchor and one neighbour (the pair *anchor, next byte* or *previous byte, anchor*), or,
-//! when the anchor is inside the keyword, under both neighbours (a hashed triple backs the
-//! pair). At a marked byte two pair bits and one triple bit decide whether any keyword can
-//! start there; only then are the keywords of that pair compared, eight bytes at a time. Prose
-//! and tool output, where marked bytes are common but their neighbourhoods rarely fit a
-//! keyword, stream through at table-lookup speed; a large automaton over hundreds of
-//! case-insensitive keywords would cost a dependent memory load per byte.
+//! three of its bytes that include its anchor: the anchor and the two after it, the bytes on
+//! either side of it, or the two before it (a keyword of two bytes under the pair alone, of
+//! one byte under the byte). At a marked byte, one hashed-triple bit per kind of filing the
+//! byte has, and then a pair bit, decide whether any keyword can be there; only then are the
+//! keywords of that pair compared, eight bytes at a time. Prose and tool output, where marked
+//! bytes are common but their neighbourhoods rarely fit a keyword, stream through at
+//! table-lookup speed; a large automaton over hundreds of case-insensitive keywords would
+//! cost a dependent memory load per byte.
 //!
-//! Anchors are chosen from estimated byte and pair frequencies: a lowercase letter anchors a
-//! keyword only when it is rare or the keyword has nothing else, and a letter of a
+//! Anchors are chosen from estimated byte frequencies: each marked byte costs the scan its
+//! frequency, each keyword the estimated frequency of its filed bytes. A lowercase letter
+//! anchors a keyword only when it is rare or the keyword has nothing else, and a letter of a
 //! case-insensitive keyword never does.
 
 /// The byte is the anchor of at least one keyword.
 pub(crate) const ANCHOR: u8 = 1;
 /// The byte may start an assignment operator (`=`, `:`, `>`, `,`).
 pub(crate) const OPERATOR: u8 = 2;
-/// Keywords anchored on the byte are filed under (anchor, next byte).
-const FILED_NEXT: u8 = 4;
-/// ... under (previous byte, anchor).
-const FILED_PREV: u8 = 8;
-/// ... under (previous byte, anchor, next byte).
-const FILED_MID: u8 = 16;
-/// The byte is a one-byte keyword.
-const FILED_SINGLE: u8 = 32;
 
 /// One keyword, as the prefilter sees it.
 #[derive(Debug, Clone)]
@@ -46,35 +40,94 @@ struct Entry {
     value: u64,
 }
 
-/// The three pair tables, 1 << 16 bits each, indexed by `anchor << 8 | neighbour`.
-const NEXT: usize = 0;
-const PREV: usize = 1 << 16;
-const MID: usize = 2 << 16;
-const PAIR_WORDS: usize = (3 << 16) / 64;
+/// How a keyword is filed, by the position of its anchor among the filed bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Filing {
+    /// The anchor and the two bytes after it.
+    Next,
+    /// The bytes before and after the anchor.
+    Mid,
+    /// The two bytes before the anchor and the anchor.
+    Prev,
+    /// A two-byte keyword: the anchor and the byte after it.
+    Next2,
+    /// A two-byte keyword: the byte before the anchor and the anchor.
+    Prev2,
+    /// A one-byte keyword.
+    Single,
+}
+
+const FILINGS: [Filing; 5] = [
+    Filing::Next,
+    Filing::Mid,
+    Filing::Prev,
+    Filing::Next2,
+    Filing::Prev2,
+];
+
+impl Filing {
+    /// The bit in the byte marks that says some keyword anchored on the byte is filed so.
+    fn mark(self) -> u8 {
+        match self {
+            Filing::Next => 1 << 2,
+            Filing::Mid => 1 << 3,
+            Filing::Prev => 1 << 4,
+            Filing::Next2 => 1 << 5,
+            Filing::Prev2 => 1 << 6,
+            Filing::Single => 1 << 7,
+        }
+    }
+
+    /// Which pair table the keyword's entry sits in, and whether that pair takes the byte
+    /// after the anchor (else the one before).
+    fn table(self) -> (usize, bool) {
+        match self {
+            Filing::Next => (0, true),
+            Filing::Mid => (1, true),
+            Filing::Prev => (2, false),
+            Filing::Next2 => (3, true),
+            Filing::Prev2 | Filing::Single => (4, false),
+        }
+    }
+
+    /// Offset from the anchor of the first of the three hashed bytes (`None`: no triple).
+    fn triple_from(self) -> Option<usize> {
+        match self {
+            Filing::Next => Some(0),
+            Filing::Mid => Some(1),
+            Filing::Prev => Some(2),
+            _ => None,
+        }
+    }
+}
+
+const PAIR_TABLES: usize = 5;
+const PAIR_WORDS: usize = (PAIR_TABLES << 16) / 64;
 const TRIPLE_BITS: usize = 1 << 16;
 const TRIPLE_WORDS: usize = TRIPLE_BITS / 64;
-/// What comparing a pair's keywords costs relative to testing a marked byte.
-const PAIR_WEIGHT: u64 = 4;
+/// What testing a filed neighbourhood that matches costs relative to testing a marked byte.
+const FILED_WEIGHT: u64 = 4;
 /// Lowercase letters rarer than this (per 100 000 bytes) may anchor a keyword that has other
 /// bytes.
 const RARE_LOWERCASE: u32 = 256;
+/// Share (per 100 000) of triples that pass the hashed table by collision.
+const TRIPLE_COLLISIONS: u64 = 1_000;
 
 #[derive(Debug)]
 pub(crate) struct Anchors {
     pub(crate) marks: [u8; 256],
     /// 1 where `marks` is not 0.
     pub(crate) marked: [u8; 256],
-    /// Bit per pair some keyword is filed under, both cases of a letter neighbour included.
+    /// Bit per filed pair, per table, both cases of a letter neighbour included.
     pairs: Box<[u64; PAIR_WORDS]>,
-    /// Hashed (previous byte, anchor, next byte) of the keywords filed under `MID` pairs.
+    /// Hashed filed triples (letters folded to lowercase).
     triples: Box<[u64; TRIPLE_WORDS]>,
     /// Set pairs before each word of `pairs`: the rank of a set pair indexes `starts`.
     rank: Box<[u32; PAIR_WORDS]>,
     /// The entries of the pair of rank `r` are `entries[starts[r]..starts[r + 1]]`.
     starts: Vec<u32>,
     entries: Vec<Entry>,
-    /// Bytes that are a one-byte keyword, and those keywords.
-    single: [bool; 256],
+    /// One-byte keywords and their bytes.
     singles: Vec<(u8, u32)>,
     pub(crate) keywords: Vec<Keyword>,
 }
@@ -108,12 +161,11 @@ fn mask_value(kw: &Keyword) -> (u64, u64) {
     (mask, value)
 }
 
-/// The triple hash: neighbours folded so that both cases of a letter hash alike.
+/// The triple hash of three consecutive bytes, letters folded (`| 0x20`).
 #[inline(always)]
-fn triple(prev: u8, anchor: u8, next: u8) -> usize {
-    let folded = (u32::from(prev | 0x20) << 8) | u32::from(next | 0x20);
-    let mixed = folded ^ (u32::from(anchor).wrapping_mul(0x9E37_79B1) >> 16);
-    mixed as usize & (TRIPLE_BITS - 1)
+fn triple(x: u8, y: u8, z: u8) -> usize {
+    let v = (u32::from(x | 0x20) << 16) | (u32::from(y | 0x20) << 8) | u32::from(z | 0x20);
+    (v.wrapping_mul(0x9E37_79B1) >> 16) as usize
 }
 
 #[inline(always)]
@@ -133,13 +185,10 @@ fn both_cases(b: u8) -> impl Iterator<Item = u8> {
     std::iter::once(l).chain((u != l).then_some(u))
 }
 
-/// Where a keyword is filed.
-#[derive(Debug, Clone, Copy)]
-enum Filing {
-    Next,
-    Prev,
-    Mid,
-    Single,
+/// Index of a pair in `pairs`.
+#[inline(always)]
+fn pair_index(table: usize, anchor: u8, neighbour: u8) -> usize {
+    (table << 16) | (usize::from(anchor) << 8) | usize::from(neighbour)
 }
 
 /// Approximate frequency of each byte (per 100 000) in prose and tool output, the larger of
@@ -184,7 +233,6 @@ impl Anchors {
         }
         let mut by_pair: std::collections::BTreeMap<usize, Vec<Entry>> = Default::default();
         let mut triples = Box::new([0u64; TRIPLE_WORDS]);
-        let mut single = [false; 256];
         let mut singles = Vec::new();
         let choices = choose(&keywords, operators)?;
         for (ki, kw) in keywords.iter().enumerate() {
@@ -197,38 +245,30 @@ impl Anchors {
             let (Ok(keyword), Ok(offset)) = (u32::try_from(ki), u8::try_from(offset)) else {
                 return Err(ki);
             };
-            let filed = match filing {
-                Filing::Next => FILED_NEXT,
-                Filing::Prev => FILED_PREV,
-                Filing::Mid => FILED_MID,
-                Filing::Single => FILED_SINGLE,
-            };
             if let Some(m) = marks.get_mut(usize::from(b)) {
-                *m |= ANCHOR | filed;
+                *m |= ANCHOR | filing.mark();
             }
             let o = usize::from(offset);
-            let hi = usize::from(b) << 8;
-            let next = kw.bytes.get(o + 1).copied();
-            let prev = o.checked_sub(1).and_then(|i| kw.bytes.get(i)).copied();
-            let (table, neighbour) = match (filing, prev, next) {
-                (Filing::Next, _, Some(n)) => (NEXT, n),
-                (Filing::Prev, Some(p), _) => (PREV, p),
-                (Filing::Mid, Some(p), Some(n)) => {
-                    for pc in both_cases(p) {
-                        for nc in both_cases(n) {
-                            set(triples.as_mut_slice(), triple(pc, b, nc));
-                        }
-                    }
-                    (MID, n)
+            if filing == Filing::Single {
+                singles.push((b, keyword));
+                continue;
+            }
+            if let Some(back) = filing.triple_from() {
+                let bytes = o
+                    .checked_sub(back)
+                    .and_then(|s| kw.bytes.get(s..s + 3))
+                    .ok_or(ki)?;
+                if let [x, y, z] = *bytes {
+                    set(triples.as_mut_slice(), triple(x, y, z));
                 }
-                _ => {
-                    if let Some(s) = single.get_mut(usize::from(b)) {
-                        *s = true;
-                    }
-                    singles.push((b, keyword));
-                    continue;
-                }
+            }
+            let (table, after) = filing.table();
+            let neighbour = if after {
+                kw.bytes.get(o + 1)
+            } else {
+                o.checked_sub(1).and_then(|i| kw.bytes.get(i))
             };
+            let &neighbour = neighbour.ok_or(ki)?;
             let (mask, value) = mask_value(kw);
             let entry = Entry {
                 keyword,
@@ -238,7 +278,7 @@ impl Anchors {
             };
             for c in both_cases(neighbour) {
                 by_pair
-                    .entry(table | hi | usize::from(c))
+                    .entry(pair_index(table, b, c))
                     .or_default()
                     .push(entry);
             }
@@ -267,46 +307,65 @@ impl Anchors {
             rank,
             starts,
             entries,
-            single,
             singles,
             keywords,
         })
     }
 
-    /// Whether a keyword may be anchored at `p`, whose byte is marked `mark`: the pair or
-    /// triple around it is filed, or a one-byte keyword is there.
+    /// Whether a keyword may be anchored at `p`, whose byte is marked `mark`: a filed
+    /// neighbourhood is there, or a one-byte keyword.
     #[inline(always)]
     pub(crate) fn maybe(&self, t: &[u8], p: usize, mark: u8) -> bool {
-        if mark & FILED_SINGLE != 0 {
+        if mark & Filing::Single.mark() != 0 {
             return true;
         }
-        let Some(&[a, b, c]) = p.checked_sub(1).and_then(|s| t.get(s..p + 2)) else {
+        let Some(&[a2, a1, b, c1, c2]) = p.checked_sub(2).and_then(|s| t.get(s..p + 3)) else {
             return self.maybe_edge(t, p, mark);
         };
-        let hi = usize::from(b) << 8;
-        (mark & FILED_MID != 0
-            && test(self.triples.as_slice(), triple(a, b, c))
-            && test(self.pairs.as_slice(), MID | hi | usize::from(c)))
-            || (mark & FILED_NEXT != 0 && test(self.pairs.as_slice(), NEXT | hi | usize::from(c)))
-            || (mark & FILED_PREV != 0 && test(self.pairs.as_slice(), PREV | hi | usize::from(a)))
+        let triples = self.triples.as_slice();
+        let pairs = self.pairs.as_slice();
+        (mark & Filing::Next.mark() != 0
+            && test(triples, triple(b, c1, c2))
+            && test(pairs, pair_index(0, b, c1)))
+            || (mark & Filing::Mid.mark() != 0
+                && test(triples, triple(a1, b, c1))
+                && test(pairs, pair_index(1, b, c1)))
+            || (mark & Filing::Prev.mark() != 0
+                && test(triples, triple(a2, a1, b))
+                && test(pairs, pair_index(2, b, a1)))
+            || (mark & Filing::Next2.mark() != 0 && test(pairs, pair_index(3, b, c1)))
+            || (mark & Filing::Prev2.mark() != 0 && test(pairs, pair_index(4, b, a1)))
     }
 
-    /// [`maybe`](Self::maybe) at the first or last byte of the text.
+    /// [`maybe`](Self::maybe) within two bytes of either end of the text.
     #[inline(never)]
     fn maybe_edge(&self, t: &[u8], p: usize, mark: u8) -> bool {
-        let Some(&b) = t.get(p) else { return false };
-        let hi = usize::from(b) << 8;
-        let prev = p.checked_sub(1).and_then(|i| t.get(i)).copied();
-        let next = t.get(p + 1).copied();
-        (mark & FILED_NEXT != 0
-            && next.is_some_and(|c| test(self.pairs.as_slice(), NEXT | hi | usize::from(c))))
-            || (mark & FILED_PREV != 0
-                && prev.is_some_and(|a| test(self.pairs.as_slice(), PREV | hi | usize::from(a))))
+        FILINGS
+            .iter()
+            .any(|&f| mark & f.mark() != 0 && self.filed_rank(t, p, f).is_some())
     }
 
-    /// Index into `starts` of a set pair.
+    /// The rank of the pair at `p` under `filing`, when its triple (if any) and pair are
+    /// filed.
     #[inline]
-    fn rank_of(&self, pair: usize) -> Option<usize> {
+    fn filed_rank(&self, t: &[u8], p: usize, filing: Filing) -> Option<usize> {
+        let &b = t.get(p)?;
+        if let Some(back) = filing.triple_from() {
+            let s = p.checked_sub(back)?;
+            let &[x, y, z] = t.get(s..s + 3)? else {
+                return None;
+            };
+            if !test(self.triples.as_slice(), triple(x, y, z)) {
+                return None;
+            }
+        }
+        let (table, after) = filing.table();
+        let &n = if after {
+            t.get(p + 1)?
+        } else {
+            t.get(p.checked_sub(1)?)?
+        };
+        let pair = pair_index(table, b, n);
         let w = *self.pairs.get(pair / 64)?;
         let m = 1u64 << (pair % 64);
         if w & m == 0 {
@@ -320,26 +379,15 @@ impl Anchors {
     #[inline]
     pub(crate) fn at(&self, t: &[u8], p: usize, hit: &mut impl FnMut(&Keyword, usize)) {
         let Some(&b) = t.get(p) else { return };
-        let hi = usize::from(b) << 8;
-        let prev = p.checked_sub(1).and_then(|i| t.get(i)).copied();
-        let next = t.get(p + 1).copied();
-        if let Some(c) = next
-            && let Some(r) = self.rank_of(NEXT | hi | usize::from(c))
-        {
-            self.compare(t, p, r, hit);
+        let mark = self.marks.get(usize::from(b)).copied().unwrap_or(0);
+        for f in FILINGS {
+            if mark & f.mark() != 0
+                && let Some(r) = self.filed_rank(t, p, f)
+            {
+                self.compare(t, p, r, hit);
+            }
         }
-        if let Some(a) = prev
-            && let Some(r) = self.rank_of(PREV | hi | usize::from(a))
-        {
-            self.compare(t, p, r, hit);
-        }
-        if let (Some(a), Some(c)) = (prev, next)
-            && test(self.triples.as_slice(), triple(a, b, c))
-            && let Some(r) = self.rank_of(MID | hi | usize::from(c))
-        {
-            self.compare(t, p, r, hit);
-        }
-        if self.single.get(usize::from(b)).copied().unwrap_or(false) {
+        if mark & Filing::Single.mark() != 0 {
             for &(sb, k) in &self.singles {
                 if sb == b
                     && let Some(kw) = self.keywords.get(k as usize)
@@ -384,29 +432,28 @@ impl Anchors {
     }
 }
 
-/// Estimated frequency (per 100 000 bytes) of `b` followed or preceded by `n` in either case.
-fn pair_freq(b: u8, n: u8) -> u64 {
-    let own = u64::from(commonness(b, false));
-    let other: u64 = both_cases(n).map(|c| u64::from(commonness(c, false))).sum();
-    own * other / 100_000
+/// Estimated frequency (per 100 000 bytes) of a byte in either case.
+fn either_case(b: u8) -> u64 {
+    both_cases(b).map(|c| u64::from(commonness(c, false))).sum()
 }
 
 /// One way to anchor a keyword: its position, filing, byte, and the weighted estimated
-/// frequency of the neighbourhood a scan then tests.
+/// frequency of the neighbourhood a scan then finds filed.
 #[derive(Debug, Clone, Copy)]
-struct Option_ {
+struct Way {
     pos: usize,
     filing: Filing,
     byte: u8,
-    pair_cost: u64,
+    filed_cost: u64,
 }
 
 /// The ways to anchor `kw`. A lowercase letter anchors a keyword only when it is rare or the
 /// keyword has nothing else (prose is made of lowercase letters); a letter of a
 /// case-insensitive keyword never does.
-fn options(kw: &Keyword) -> Vec<Option_> {
+fn ways(kw: &Keyword) -> Vec<Way> {
     let bytes = &kw.bytes;
-    let at = |i: usize| -> Vec<Option_> {
+    let len = bytes.len();
+    let at = |i: usize| -> Vec<Way> {
         let Some(&b) = bytes.get(i) else {
             return Vec::new();
         };
@@ -414,29 +461,40 @@ fn options(kw: &Keyword) -> Vec<Option_> {
         if own == u32::MAX {
             return Vec::new();
         }
-        let prev = i.checked_sub(1).and_then(|j| bytes.get(j)).copied();
-        let next = bytes.get(i + 1).copied();
+        let own = u64::from(own);
+        let byte = |j: usize| bytes.get(j).copied().map_or(0, either_case);
+        // Filed bytes other than the anchor, nearest first; the second counts only above
+        // the rate at which triples collide in the hashed table.
+        let cost = |near: u64, far: Option<u64>| {
+            let pair = own * near / 100_000;
+            match far {
+                Some(f) => pair * (f + TRIPLE_COLLISIONS) / 100_000,
+                None => pair,
+            }
+        };
         let mut out = Vec::new();
-        if let Some(n) = next {
-            out.push((pair_freq(b, n), Filing::Next));
+        if i + 2 < len {
+            out.push((cost(byte(i + 1), Some(byte(i + 2))), Filing::Next));
         }
-        if let Some(p) = prev {
-            out.push((pair_freq(b, p), Filing::Prev));
+        if i >= 1 && i + 1 < len {
+            out.push((cost(byte(i + 1), Some(byte(i - 1))), Filing::Mid));
         }
-        if let (Some(p), Some(n)) = (prev, next) {
-            // The triple table is about 1% full: false hits bound what the triple saves.
-            let p_freq: u64 = both_cases(p).map(|c| u64::from(commonness(c, false))).sum();
-            out.push((pair_freq(b, n) * (p_freq + 1_000) / 100_000, Filing::Mid));
+        if i >= 2 {
+            out.push((cost(byte(i - 1), Some(byte(i - 2))), Filing::Prev));
         }
-        if prev.is_none() && next.is_none() {
-            out.push((u64::from(own), Filing::Single));
+        if len == 2 {
+            let filing = if i == 0 { Filing::Next2 } else { Filing::Prev2 };
+            out.push((cost(byte(1 - i), None), filing));
+        }
+        if len == 1 {
+            out.push((own, Filing::Single));
         }
         out.into_iter()
-            .map(|(pair, filing)| Option_ {
+            .map(|(c, filing)| Way {
                 pos: i,
                 filing,
                 byte: b,
-                pair_cost: PAIR_WEIGHT * pair,
+                filed_cost: FILED_WEIGHT * c,
             })
             .collect()
     };
@@ -445,8 +503,8 @@ fn options(kw: &Keyword) -> Vec<Option_> {
             .get(i)
             .is_some_and(|&b| !b.is_ascii_lowercase() || commonness(b, false) < RARE_LOWERCASE)
     };
-    let positions = 0..bytes.len().min(255);
-    let preferred: Vec<Option_> = positions
+    let positions = 0..len.min(255);
+    let preferred: Vec<Way> = positions
         .clone()
         .filter(|&i| rare(i))
         .flat_map(at)
@@ -460,12 +518,12 @@ fn options(kw: &Keyword) -> Vec<Option_> {
 
 /// The anchor of every keyword (position and filing), chosen where a scan pays least: each
 /// marked byte costs its frequency once (operators are marked anyway), each keyword the
-/// weighted frequency of its neighbourhood. Each keyword first takes its cheapest option;
+/// weighted frequency of its filed neighbourhood. Each keyword first takes its cheapest way;
 /// then, most frequent first, an anchor byte is given up when its keywords can move to other
 /// marked bytes for less than the byte costs. Returns the index of a keyword that no byte
 /// can anchor as the error.
 fn choose(keywords: &[Keyword], operators: &[u8]) -> Result<Vec<(usize, Filing)>, usize> {
-    let all: Vec<Vec<Option_>> = keywords.iter().map(options).collect();
+    let all: Vec<Vec<Way>> = keywords.iter().map(ways).collect();
     let byte_cost = |b: u8, marked: &[bool; 256]| {
         if marked.get(usize::from(b)).copied().unwrap_or(false) {
             0
@@ -480,11 +538,11 @@ fn choose(keywords: &[Keyword], operators: &[u8]) -> Result<Vec<(usize, Filing)>
         }
     }
     let operator_marks = marked;
-    let mut chosen: Vec<Option_> = Vec::with_capacity(keywords.len());
-    for (ki, opts) in all.iter().enumerate() {
-        let best = opts
+    let mut chosen: Vec<Way> = Vec::with_capacity(keywords.len());
+    for (ki, ways) in all.iter().enumerate() {
+        let best = ways
             .iter()
-            .min_by_key(|o| (byte_cost(o.byte, &marked) + o.pair_cost, o.pos))
+            .min_by_key(|w| (byte_cost(w.byte, &marked) + w.filed_cost, w.pos))
             .copied()
             .ok_or(ki)?;
         if let Some(m) = marked.get_mut(usize::from(best.byte)) {
@@ -493,7 +551,7 @@ fn choose(keywords: &[Keyword], operators: &[u8]) -> Result<Vec<(usize, Filing)>
         chosen.push(best);
     }
     for _ in 0..16 {
-        let mut used: Vec<u8> = chosen.iter().map(|o| o.byte).collect();
+        let mut used: Vec<u8> = chosen.iter().map(|w| w.byte).collect();
         used.sort_unstable_by_key(|&b| (std::cmp::Reverse(commonness(b, false)), b));
         used.dedup();
         let mut marked = operator_marks;
@@ -513,13 +571,13 @@ fn choose(keywords: &[Keyword], operators: &[u8]) -> Result<Vec<(usize, Filing)>
                 if cur.byte != b {
                     continue;
                 }
-                let alt = all.get(ki).into_iter().flatten().filter(|o| {
-                    o.byte != b && marked.get(usize::from(o.byte)).copied().unwrap_or(false)
+                let alt = all.get(ki).into_iter().flatten().filter(|w| {
+                    w.byte != b && marked.get(usize::from(w.byte)).copied().unwrap_or(false)
                 });
-                match alt.min_by_key(|o| (o.pair_cost, o.pos)) {
-                    Some(o) => {
-                        extra += o.pair_cost.saturating_sub(cur.pair_cost);
-                        moves.push((ki, *o));
+                match alt.min_by_key(|w| (w.filed_cost, w.pos)) {
+                    Some(w) => {
+                        extra += w.filed_cost.saturating_sub(cur.filed_cost);
+                        moves.push((ki, *w));
                     }
                     None => {
                         extra = u64::MAX;
@@ -528,9 +586,9 @@ fn choose(keywords: &[Keyword], operators: &[u8]) -> Result<Vec<(usize, Filing)>
                 }
             }
             if extra < u64::from(commonness(b, false)) {
-                for (ki, o) in moves {
+                for (ki, w) in moves {
                     if let Some(c) = chosen.get_mut(ki) {
-                        *c = o;
+                        *c = w;
                     }
                 }
                 changed = true;
@@ -541,5 +599,5 @@ fn choose(keywords: &[Keyword], operators: &[u8]) -> Result<Vec<(usize, Filing)>
             break;
         }
     }
-    Ok(chosen.into_iter().map(|o| (o.pos, o.filing)).collect())
+    Ok(chosen.into_iter().map(|w| (w.pos, w.filing)).collect())
 }

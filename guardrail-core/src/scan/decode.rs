@@ -75,6 +75,12 @@ impl View {
 const B64: u8 = 1;
 const HEX: u8 = 2;
 const URL: u8 = 4;
+/// What [`plausible_b64`] looks for: a lowercase letter, an uppercase letter, a digit (or
+/// `+`, `/`).
+const LOWER: u8 = 8;
+const UPPER: u8 = 16;
+const DIGIT: u8 = 32;
+const PERCENT: u8 = 64;
 
 #[expect(clippy::indexing_slicing, reason = "const table build; i < 256")]
 const fn class_table() -> [u8; 256] {
@@ -92,6 +98,18 @@ const fn class_table() -> [u8; 256] {
         if b > b' ' && b < 0x7f && b != b'"' && b != b'\'' && b != b'<' && b != b'>' && b != b'`' {
             c |= URL;
         }
+        if b.is_ascii_lowercase() {
+            c |= LOWER;
+        }
+        if b.is_ascii_uppercase() {
+            c |= UPPER;
+        }
+        if b.is_ascii_digit() || b == b'+' || b == b'/' {
+            c |= DIGIT;
+        }
+        if b == b'%' {
+            c |= PERCENT;
+        }
         t[i] = c;
         i += 1;
     }
@@ -104,6 +122,97 @@ fn class(b: u8) -> u8 {
     CLASS.get(usize::from(b)).copied().unwrap_or(0)
 }
 
+/// Whether [`views`] can find anything in `text`: a `%`, a run of hex digits long enough to
+/// decode, or a base64 run long enough to decode while the text has a lowercase and an
+/// uppercase letter and a digit somewhere (a plausible base64 run needs all three). One
+/// pass, no allocation: most arguments are settled here.
+pub(crate) fn may_have_views(text: &[u8]) -> bool {
+    let mut summary = Summary::default();
+    for &b in text {
+        summary.add(class(b));
+    }
+    summary.may_have_views(text)
+}
+
+/// Width of a lane of [`view_lanes`]: each counts up to 511 bytes.
+pub(crate) const LANE_BITS: u32 = 9;
+/// The classes [`view_lanes`] counts, lane by lane.
+const LANE_CLASSES: [u8; 5] = [LOWER, UPPER, DIGIT, PERCENT, HEX];
+/// Lanes of [`view_lanes`] in use (higher lanes are free for the caller).
+pub(crate) const VIEW_LANES: u32 = 5;
+
+/// The classes of `b` that [`may_have_views`] needs, as one count per lane: summing this over
+/// a text (of at most 511 bytes) counts each class with one addition per byte.
+pub(crate) fn view_lanes(b: u8) -> u64 {
+    let c = class(b);
+    LANE_CLASSES
+        .iter()
+        .enumerate()
+        .filter(|&(_, &k)| c & k != 0)
+        .map(|(i, _)| 1u64 << (LANE_BITS * i as u32))
+        .sum()
+}
+
+/// [`may_have_views`] for a `text` (at most 511 bytes) whose bytes' [`view_lanes`] sum to
+/// `lanes`: decided from the counts, with a pass over `text` only when they cannot settle it.
+pub(crate) fn may_have_views_given(text: &[u8], lanes: u64) -> bool {
+    let lane = |i: usize| (lanes >> (LANE_BITS * i as u32)) & ((1 << LANE_BITS) - 1);
+    let mut summary = Summary::default();
+    for (i, &k) in LANE_CLASSES.iter().enumerate() {
+        if lane(i) != 0 {
+            summary.any |= k;
+        }
+    }
+    summary.hex = lane(4) as usize;
+    summary.may_have_views(text)
+}
+
+/// The decoding classes of a byte (seven bits), for [`Summary::add`].
+pub(crate) fn view_class(b: u8) -> u8 {
+    class(b)
+}
+
+/// What one pass over a text learns for [`may_have_views`].
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct Summary {
+    any: u8,
+    hex: usize,
+}
+
+impl Summary {
+    /// Adds a byte of [`view_class`] `c` (higher bits are ignored).
+    #[inline(always)]
+    pub(crate) fn add(&mut self, c: u8) {
+        self.any |= c;
+        self.hex += usize::from((c & HEX) >> 1);
+    }
+
+    /// [`may_have_views`] of the `text` summarized.
+    pub(crate) fn may_have_views(&self, text: &[u8]) -> bool {
+        if text.len() < MIN_B64_RUN.min(MIN_PERCENT_RUN) {
+            return false;
+        }
+        if self.any & PERCENT != 0 {
+            return true;
+        }
+        let mixed = self.any & (LOWER | UPPER | DIGIT) == LOWER | UPPER | DIGIT;
+        if !mixed && self.hex < MIN_HEX_RUN {
+            return false;
+        }
+        // A second pass, for the few texts that may hold a long enough run.
+        let (mut run, mut hex_run) = (0usize, 0usize);
+        for &b in text {
+            let c = class(b);
+            run = if c & B64 != 0 { run + 1 } else { 0 };
+            hex_run = if c & HEX != 0 { hex_run + 1 } else { 0 };
+            if (mixed && run >= MIN_B64_RUN) || hex_run >= MIN_HEX_RUN {
+                return true;
+            }
+        }
+        false
+    }
+}
+
 /// Appends the decoded views of `text` to `out`. With `parent`, `text` is that view's bytes and
 /// spans are mapped through it to the original text.
 pub(crate) fn views(text: &[u8], parent: Option<&View>, budget: &mut Budget, out: &mut Vec<View>) {
@@ -114,18 +223,25 @@ pub(crate) fn views(text: &[u8], parent: Option<&View>, budget: &mut Budget, out
         percent_views(text, parent, budget, out);
     }
     let mut i = 0;
-    while let Some(rest) = text.get(i..) {
-        let Some(skip) = rest.iter().position(|&b| class(b) & B64 != 0) else {
-            break;
-        };
-        let start = i + skip;
-        let run = text.get(start..).unwrap_or(&[]);
-        let end = start
-            + run
-                .iter()
-                .position(|&b| class(b) & B64 == 0)
-                .unwrap_or(run.len());
-        i = end;
+    while i < text.len() {
+        // One pass over the run: where it ends, the classes it holds, those all its bytes
+        // share.
+        let start = i;
+        let (mut any, mut all) = (0u8, u8::MAX);
+        for &b in text.get(start..).unwrap_or(&[]) {
+            let c = class(b);
+            if c & B64 == 0 {
+                break;
+            }
+            any |= c;
+            all &= c;
+            i += 1;
+        }
+        let end = i;
+        if end == start {
+            i += 1;
+            continue;
+        }
         if end - start < MIN_B64_RUN {
             continue;
         }
@@ -134,10 +250,10 @@ pub(crate) fn views(text: &[u8], parent: Option<&View>, budget: &mut Budget, out
             pad_end += 1;
         }
         let run = text.get(start..end).unwrap_or(&[]);
-        let all_hex = run.iter().all(|&b| class(b) & HEX != 0);
+        let all_hex = all & HEX != 0;
         if all_hex && run.len() >= MIN_HEX_RUN {
             push_hex(text, start, end, parent, budget, out);
-        } else if plausible_b64(run) {
+        } else if any & (LOWER | UPPER | DIGIT) == LOWER | UPPER | DIGIT {
             let before = out.len();
             push_b64(text, start, end.min(start + MAX_RUN), parent, budget, out);
             if out.len() == before && run.iter().any(|b| matches!(b, b'-' | b'_')) {
@@ -166,13 +282,8 @@ pub(crate) fn views(text: &[u8], parent: Option<&View>, budget: &mut Budget, out
 
 /// Base64 of text has digits or symbols and mixed case; most words and paths do not.
 fn plausible_b64(run: &[u8]) -> bool {
-    let (mut lower, mut upper, mut digit) = (false, false, false);
-    for &b in run {
-        lower |= b.is_ascii_lowercase();
-        upper |= b.is_ascii_uppercase();
-        digit |= b.is_ascii_digit() || b == b'+' || b == b'/';
-    }
-    lower && upper && digit
+    let any = run.iter().fold(0u8, |a, &b| a | class(b));
+    any & (LOWER | UPPER | DIGIT) == LOWER | UPPER | DIGIT
 }
 
 fn printable(b: &[u8]) -> bool {

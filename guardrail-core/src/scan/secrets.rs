@@ -34,6 +34,7 @@ use regex::bytes::{CaptureLocations, Regex, RegexBuilder};
 use serde::{Deserialize, Serialize};
 
 use self::ident::IdentIndex;
+use self::quick::Quick;
 use super::decode::{self, Budget, View};
 use super::{Encoding, Finding, FindingKind};
 use crate::PolicyIssue;
@@ -288,6 +289,14 @@ pub struct SecretScanner {
     /// Rules owning each identifier keyword, by keyword id.
     ident_rules: Vec<Vec<u32>>,
     rules: Vec<Rule>,
+    /// Per byte: [`decode::view_class`], plus [`SHORT_MARKED`] for a marked byte; what the loop
+    /// over a short text reads.
+    short_class: [u8; 256],
+    /// Per byte: [`decode::view_lanes`], plus a count in the lane above them for an
+    /// assignment operator; what the precheck sums.
+    quick_lanes: [u64; 256],
+    /// The whole-text precheck for short texts.
+    quick: Option<Quick>,
     stop: Option<AhoCorasick>,
     reach: usize,
     budget_rule: Arc<str>,
@@ -304,6 +313,19 @@ pub(crate) struct Raw {
 }
 
 const BUDGET_RULE_IDX: u32 = u32::MAX;
+/// Texts shorter than this are read a byte at a time rather than in blocks of 16.
+const SHORT_TEXT: usize = 64;
+/// The bit of `short_class` that marks a byte.
+const SHORT_MARKED: u8 = 0x80;
+/// Where `quick_lanes` counts assignment operators.
+const QUICK_OPERATOR_LANE: u32 = decode::LANE_BITS * decode::VIEW_LANES;
+/// Longest text the whole-text precheck ([`Quick`]) runs on.
+const QUICK_MAX: usize = 256;
+const _: () = assert!(QUICK_MAX < 1 << decode::LANE_BITS, "lanes would overflow");
+const _: () = assert!(
+    QUICK_OPERATOR_LANE + decode::LANE_BITS <= 64,
+    "the precheck needs a lane above the decoding classes"
+);
 
 /// Per-call scratch of [`SecretScanner::collect`].
 struct ScanState {
@@ -457,8 +479,20 @@ impl SecretScanner {
                 }
             }
         };
+        let quick = anchors
+            .as_ref()
+            .and_then(|a| Quick::new(&a.keywords, &rules, &ident_kws));
         match anchors {
             Some(anchors) if issues.is_empty() => Ok(SecretScanner {
+                short_class: std::array::from_fn(|b| {
+                    let marked = anchors.marks.get(b).is_some_and(|&m| m != 0);
+                    decode::view_class(b as u8) | if marked { SHORT_MARKED } else { 0 }
+                }),
+                quick_lanes: std::array::from_fn(|b| {
+                    let operator = anchors.marks.get(b).is_some_and(|&m| m & OPERATOR != 0);
+                    decode::view_lanes(b as u8) | u64::from(operator) << QUICK_OPERATOR_LANE
+                }),
+                quick,
                 anchors,
                 ident: IdentIndex::new(ident_kws),
                 ident_rules,
@@ -491,6 +525,9 @@ impl SecretScanner {
     /// Secrets in `text`, sorted by start, merged so that no two overlap (the merged finding
     /// keeps the rule of its highest-scoring part).
     pub fn scan(&self, text: &[u8]) -> Vec<Finding> {
+        if self.quick_clean(text, false) {
+            return Vec::new();
+        }
         let mut raw = Vec::new();
         self.collect(text, &mut raw);
         self.merge(raw)
@@ -500,9 +537,30 @@ impl SecretScanner {
     /// level inside those); a secret found in a view is reported at the span of the encoded
     /// bytes, with [`Finding::encoding`] set.
     pub fn scan_with_decodings(&self, text: &[u8]) -> Vec<Finding> {
+        if self.quick_clean(text, true) {
+            return Vec::new();
+        }
         let mut raw = Vec::new();
         self.collect_with_decodings(text, &mut raw, &mut |_, _| {});
         self.merge(raw)
+    }
+
+    /// True when `text` is short and the precheck proves that no rule can match it (nor,
+    /// with `views`, any decoded view of it).
+    fn quick_clean(&self, text: &[u8], views: bool) -> bool {
+        let Some(quick) = &self.quick else {
+            return false;
+        };
+        if text.len() > QUICK_MAX {
+            return false;
+        }
+        let Some((lanes, ident)) = quick.walk(text, &self.quick_lanes) else {
+            return false;
+        };
+        if ident && lanes >> QUICK_OPERATOR_LANE != 0 {
+            return false;
+        }
+        !views || !decode::may_have_views_given(text, lanes & ((1 << QUICK_OPERATOR_LANE) - 1))
     }
 
     /// Scans `text` and its decoded views, calling `seen(raw, secret_bytes)` with the plain
@@ -514,11 +572,18 @@ impl SecretScanner {
         seen: &mut dyn FnMut(&Raw, &[u8]),
     ) {
         let first = raw.len();
-        self.collect(text, raw);
+        let summary = self.collect_summarized(text, raw);
         for r in raw.get(first..).unwrap_or(&[]) {
             if let Some(s) = text.get(r.start..r.end) {
                 seen(r, s);
             }
+        }
+        let views_possible = match summary {
+            Some(s) => s.may_have_views(text),
+            None => decode::may_have_views(text),
+        };
+        if !views_possible {
+            return;
         }
         let mut budget = Budget::new(text.len());
         let mut views: Vec<View> = Vec::new();
@@ -610,11 +675,28 @@ impl SecretScanner {
 
     /// Raw findings of the plain text.
     pub(crate) fn collect(&self, text: &[u8], out: &mut Vec<Raw>) {
+        self.collect_summarized(text, out);
+    }
+
+    /// [`collect`](Self::collect); for a short text, also the summary the same pass gathers
+    /// for [`decode::may_have_views`].
+    fn collect_summarized(&self, text: &[u8], out: &mut Vec<Raw>) -> Option<decode::Summary> {
         let mut st = ScanState {
             budget: text.len().saturating_mul(64).saturating_add(1 << 20),
             locs: Vec::new(),
             exhausted: false,
         };
+        if text.len() < SHORT_TEXT {
+            let mut summary = decode::Summary::default();
+            for (p, &b) in text.iter().enumerate() {
+                let c = self.short_class.get(usize::from(b)).copied().unwrap_or(0);
+                summary.add(c);
+                if c & SHORT_MARKED != 0 && self.at_marked(text, p, &mut st, out) {
+                    return None;
+                }
+            }
+            return Some(summary);
+        }
         let marks = &self.anchors.marks;
         let marked = &self.anchors.marked;
         let mut blocks = text.chunks_exact(16);
@@ -628,7 +710,7 @@ impl SecretScanner {
                 let k = bits.trailing_zeros() as usize;
                 bits &= bits - 1;
                 if self.at(text, base + k, &mut st, out) {
-                    return;
+                    return None;
                 }
             }
             base += 16;
@@ -637,9 +719,10 @@ impl SecretScanner {
             if marks.get(usize::from(b)).copied().unwrap_or(0) != 0
                 && self.at(text, base + k, &mut st, out)
             {
-                return;
+                return None;
             }
         }
+        None
     }
 
     /// A marked byte at `p`; returns true when the window budget ran out.
@@ -661,6 +744,13 @@ impl SecretScanner {
             self.assignment(text, &left, out);
         }
         st.exhausted
+    }
+
+    /// [`at`](Self::at), not inlined: for short texts, where marked bytes are few and the
+    /// loop over the others should stay small.
+    #[inline(never)]
+    fn at_marked(&self, text: &[u8], p: usize, st: &mut ScanState, out: &mut Vec<Raw>) -> bool {
+        self.at(text, p, st, out)
     }
 
     /// Runs the pattern rules of the keywords anchored at `p`.
@@ -1704,5 +1794,6 @@ fn base62_6(mut n: u32) -> [u8; 6] {
 
 mod hir;
 mod ident;
+mod quick;
 #[cfg(test)]
 mod tests;

@@ -417,6 +417,7 @@ impl From<&ScreenedCall> for pb::ScreenedCall {
             decision: call_decision,
             blast_radius,
             call,
+            approval,
         } = value;
         let call_json = match call_decision {
             Decision::Allow | Decision::Review => call
@@ -435,8 +436,8 @@ impl From<&ScreenedCall> for pb::ScreenedCall {
             }
             .into(),
             call_json,
-            review_id: String::new(),
-            review_expires_at_unix_ms: 0,
+            review_id: approval.as_ref().map(|t| t.id.clone()).unwrap_or_default(),
+            review_expires_at_unix_ms: approval.as_ref().map_or(0, |t| t.expires_at_unix_ms),
         }
     }
 }

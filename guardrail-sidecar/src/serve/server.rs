@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use guardrail_core::approval::{ApprovalError, ApprovalTicket};
+use guardrail_core::approval::ApprovalError;
 use guardrail_core::scan::{Redaction, StreamScanner, redact};
 use guardrail_core::{Coded, Decision, ReasonCode};
 use tonic::{Request, Response, Status, Streaming};
@@ -114,8 +114,12 @@ impl pb::guardrail_server::Guardrail for GuardrailService {
             tracing::warn!(identity = %caller.identity, goal_id = %req.context.goal_id, error = %e.message(), "host grant refused");
             self.fail(rpc, e)
         })?;
-        let verdict = guard.screen_action_with(&req.model_output, &req.options);
-        let tickets = open_reviews(shared, &verdict, &req.context);
+        let mut verdict = guard.screen_action_with(&req.model_output, &req.options);
+        if let Err(e) =
+            verdict.open_reviews(&shared.approvals, &req.context.binding(), shared.review_ttl)
+        {
+            tracing::warn!(error = %e, "cannot open a review; the call stays unapproved");
+        }
 
         let m = &shared.metrics;
         m.stage(Stage::ActionParse, verdict.timings.parse_ns);
@@ -153,9 +157,10 @@ impl pb::guardrail_server::Guardrail for GuardrailService {
                 .collect(),
             granted_hosts: &granted,
             rules: Vec::new(),
-            reviews: tickets
+            reviews: verdict
+                .calls
                 .iter()
-                .flatten()
+                .filter_map(|c| c.approval.as_ref())
                 .map(|t| review_ref(&t.id))
                 .collect(),
             approver: None,
@@ -165,13 +170,7 @@ impl pb::guardrail_server::Guardrail for GuardrailService {
             model_hash: "",
             duration_us: micros(started),
         });
-        let mut reply = convert::action_verdict(&verdict, granted);
-        for (call, ticket) in reply.calls.iter_mut().zip(tickets) {
-            if let Some(t) = ticket {
-                call.review_id = t.id;
-                call.review_expires_at_unix_ms = t.expires_at_unix_ms;
-            }
-        }
+        let reply = convert::action_verdict(&verdict, granted);
         m.request(rpc, started.elapsed());
         Ok(Response::new(reply))
     }
@@ -463,34 +462,6 @@ impl pb::guardrail_server::Guardrail for GuardrailService {
         shared.metrics.request(rpc, started.elapsed());
         Ok(Response::new(reply))
     }
-}
-
-/// Opens a review for every call sent to review, when the verdict as a whole is a review.
-fn open_reviews(
-    shared: &Shared,
-    verdict: &guardrail_core::ActionVerdict,
-    context: &Context,
-) -> Vec<Option<ApprovalTicket>> {
-    if verdict.decision != Decision::Review {
-        return Vec::new();
-    }
-    let binding = context.binding();
-    verdict
-        .calls
-        .iter()
-        .map(|c| match (&c.call, c.decision) {
-            (Some(call), Decision::Review) => {
-                match shared.approvals.request(call, &binding, shared.review_ttl) {
-                    Ok(ticket) => Some(ticket),
-                    Err(e) => {
-                        tracing::warn!(error = %e, "cannot open a review; the call stays unapproved");
-                        None
-                    }
-                }
-            }
-            _ => None,
-        })
-        .collect()
 }
 
 /// The loggable prefix of a review id.
