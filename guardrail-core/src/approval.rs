@@ -26,7 +26,7 @@
 //! The store is in memory, thread-safe and bounded ([`ApprovalStore::new`]); a full store
 //! refuses new requests (the call then stays unapproved) rather than dropping live ones.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -161,8 +161,93 @@ struct Entry {
 /// In-memory, thread-safe, bounded store of approval requests.
 #[derive(Debug)]
 pub struct ApprovalStore {
-    entries: Mutex<HashMap<String, Entry>>,
+    entries: Mutex<Entries>,
     max_entries: usize,
+}
+
+/// The requests, with what makes room cheaply when the store is full: an index by expiry
+/// (purged from the front) and the number of settled (denied, used, revoked) requests (swept
+/// only when there are some), so a store full of live requests refuses a new one without
+/// scanning.
+#[derive(Debug, Default)]
+struct Entries {
+    map: HashMap<String, Entry>,
+    by_expiry: BTreeSet<(Instant, String)>,
+    settled: usize,
+}
+
+fn is_settled(state: &ApprovalState) -> bool {
+    matches!(
+        state,
+        ApprovalState::Denied | ApprovalState::Used | ApprovalState::Revoked
+    )
+}
+
+impl Entries {
+    fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    fn insert(&mut self, id: String, entry: Entry) {
+        self.by_expiry.insert((entry.expires, id.clone()));
+        if let Some(old) = self.map.insert(id, entry) {
+            // Ids are 128 random bits; a collision only replaces the index entry.
+            self.settled = self
+                .settled
+                .saturating_sub(usize::from(is_settled(&old.state)));
+        }
+    }
+
+    /// Moves `id` to `state`, keeping the settled count.
+    fn set_state(&mut self, id: &str, state: ApprovalState) -> Option<ApprovalState> {
+        let entry = self.map.get_mut(id)?;
+        let before = is_settled(&entry.state);
+        let after = is_settled(&state);
+        let old = std::mem::replace(&mut entry.state, state);
+        self.settled = (self.settled + usize::from(after)).saturating_sub(usize::from(before));
+        Some(old)
+    }
+
+    fn remove(&mut self, id: &str) {
+        if let Some(e) = self.map.remove(id) {
+            self.by_expiry.remove(&(e.expires, id.to_owned()));
+            self.settled = self
+                .settled
+                .saturating_sub(usize::from(is_settled(&e.state)));
+        }
+    }
+
+    /// Drops every request expired at `now`.
+    fn purge_expired(&mut self, now: Instant) {
+        while let Some((expires, _)) = self.by_expiry.first() {
+            if *expires > now {
+                break;
+            }
+            if let Some((_, id)) = self.by_expiry.pop_first()
+                && let Some(e) = self.map.remove(&id)
+            {
+                self.settled = self
+                    .settled
+                    .saturating_sub(usize::from(is_settled(&e.state)));
+            }
+        }
+    }
+
+    /// Drops every settled request.
+    fn purge_settled(&mut self) {
+        if self.settled == 0 {
+            return;
+        }
+        let settled: Vec<String> = self
+            .map
+            .iter()
+            .filter(|(_, e)| is_settled(&e.state))
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in settled {
+            self.remove(&id);
+        }
+    }
 }
 
 impl Default for ApprovalStore {
@@ -181,12 +266,12 @@ impl ApprovalStore {
     /// replay is reported as such.
     pub fn new(max_entries: usize) -> ApprovalStore {
         ApprovalStore {
-            entries: Mutex::new(HashMap::new()),
+            entries: Mutex::new(Entries::default()),
             max_entries: max_entries.max(1),
         }
     }
 
-    fn lock(&self) -> MutexGuard<'_, HashMap<String, Entry>> {
+    fn lock(&self) -> MutexGuard<'_, Entries> {
         // No code path panics while holding the lock, so a poisoned map is still consistent.
         self.entries.lock().unwrap_or_else(PoisonError::into_inner)
     }
@@ -227,15 +312,10 @@ impl ApprovalStore {
         let id = format!("{:016x}{:016x}", rng.random::<u64>(), rng.random::<u64>());
         let mut entries = self.lock();
         if entries.len() >= self.max_entries {
-            entries.retain(|_, e| e.expires > now);
+            entries.purge_expired(now);
         }
         if entries.len() >= self.max_entries {
-            entries.retain(|_, e| {
-                matches!(
-                    e.state,
-                    ApprovalState::Pending | ApprovalState::Approved { .. }
-                )
-            });
+            entries.purge_settled();
         }
         if entries.len() >= self.max_entries {
             return Err(ApprovalError::StoreFull {
@@ -288,14 +368,14 @@ impl ApprovalStore {
 
     fn decide(&self, id: &str, state: ApprovalState, now: Instant) -> Result<(), ApprovalError> {
         let mut entries = self.lock();
-        let entry = entries.get_mut(id).ok_or(ApprovalError::UnknownId)?;
+        let entry = entries.map.get(id).ok_or(ApprovalError::UnknownId)?;
         if entry.expires <= now {
             return Err(ApprovalError::Expired);
         }
         if entry.state != ApprovalState::Pending {
             return Err(ApprovalError::AlreadyDecided);
         }
-        entry.state = state;
+        entries.set_state(id, state);
         Ok(())
     }
 
@@ -329,7 +409,7 @@ impl ApprovalStore {
     ) -> Result<Redeemed, ApprovalError> {
         let presented = binding(action, context);
         let mut entries = self.lock();
-        let entry = entries.get_mut(id).ok_or(ApprovalError::UnknownId)?;
+        let entry = entries.map.get(id).ok_or(ApprovalError::UnknownId)?;
         if entry.expires <= now {
             return Err(ApprovalError::Expired);
         }
@@ -341,11 +421,10 @@ impl ApprovalStore {
             ApprovalState::Approved { .. } => {}
         }
         if entry.binding != presented {
-            entry.state = ApprovalState::Revoked;
+            entries.set_state(id, ApprovalState::Revoked);
             return Err(ApprovalError::ActionMismatch);
         }
-        let ApprovalState::Approved { approver } =
-            std::mem::replace(&mut entry.state, ApprovalState::Used)
+        let Some(ApprovalState::Approved { approver }) = entries.set_state(id, ApprovalState::Used)
         else {
             return Err(ApprovalError::NotApproved);
         };
@@ -354,7 +433,7 @@ impl ApprovalStore {
 
     /// The state of a request, if the store still holds it.
     pub fn state(&self, id: &str) -> Option<ApprovalState> {
-        self.lock().get(id).map(|e| e.state.clone())
+        self.lock().map.get(id).map(|e| e.state.clone())
     }
 
     /// Number of requests held (live, decided or used, until they expire and are purged).
@@ -572,6 +651,26 @@ mod tests {
             .request_at(&action, "c", ttl, t0 + Duration::from_secs(6))
             .unwrap();
         assert_eq!(store.len(), 1);
+
+        // Used and revoked requests make room too; live ones never do.
+        let t1 = Instant::now();
+        let b = store.request_at(&action, "c", ttl, t1).unwrap();
+        assert!(store.request_at(&action, "c", ttl, t1).is_err());
+        store.approve(&b.id, "alice").unwrap();
+        store.redeem_action(&b.id, &action, "c").unwrap();
+        let c = store.request_at(&action, "c", ttl, t1).unwrap();
+        store.approve(&c.id, "alice").unwrap();
+        assert_eq!(
+            store.redeem_action(&c.id, &action, "other"),
+            Err(ApprovalError::ActionMismatch)
+        );
+        let d = store.request_at(&action, "c", ttl, t1).unwrap();
+        assert_eq!(store.len(), 2);
+        assert_eq!(store.state(&d.id), Some(ApprovalState::Pending));
+        assert_eq!(
+            store.request_at(&action, "c", ttl, t1),
+            Err(ApprovalError::StoreFull { max: 2 })
+        );
     }
 
     #[test]

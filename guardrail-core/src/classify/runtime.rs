@@ -9,7 +9,9 @@
 //! 2. the environment variable `GUARDRAIL_ORT_DYLIB`, then `ORT_DYLIB_PATH`;
 //! 3. in the working directory and each of its parents: `.venv-ort/onnxruntime/capi/` and
 //!    `.venv/lib/python3*/site-packages/onnxruntime/capi/`;
-//! 4. `/usr/local/lib/python3*/{site,dist}-packages/onnxruntime/capi/`,
+//! 4. `.venv-ort/onnxruntime/capi/` in the running executable's directory and each of its
+//!    parents (a binary under a repository's `target/` finds the repository's runtime);
+//! 5. `/usr/local/lib/python3*/{site,dist}-packages/onnxruntime/capi/`,
 //!    `~/.local/lib/python3*/site-packages/onnxruntime/capi/`,
 //!    `~/.pyenv/versions/*/lib/python3*/site-packages/onnxruntime/capi/` (and the same under
 //!    `/root/.pyenv`), then `/usr/lib`, `/usr/local/lib`, `/usr/lib/x86_64-linux-gnu`,
@@ -58,10 +60,17 @@ impl RuntimeSearch {
                 .filter(|v| !v.is_empty())
                 .map(PathBuf::from)
         };
-        let mut system: Vec<PathBuf> = vec![
-            "/usr/local/lib/python3*/site-packages/onnxruntime/capi".into(),
-            "/usr/local/lib/python3*/dist-packages/onnxruntime/capi".into(),
-        ];
+        let mut system: Vec<PathBuf> = Vec::new();
+        if let Some(exe_dir) = std::env::current_exe()
+            .ok()
+            .and_then(|e| e.parent().map(Path::to_path_buf))
+        {
+            for dir in exe_dir.ancestors().take(MAX_PARENTS + 1) {
+                system.push(dir.join(".venv-ort/onnxruntime/capi"));
+            }
+        }
+        system.push("/usr/local/lib/python3*/site-packages/onnxruntime/capi".into());
+        system.push("/usr/local/lib/python3*/dist-packages/onnxruntime/capi".into());
         if let Some(home) = env("HOME") {
             system.push(home.join(".local/lib/python3*/site-packages/onnxruntime/capi"));
             system.push(home.join(".pyenv/versions/*/lib/python3*/site-packages/onnxruntime/capi"));
