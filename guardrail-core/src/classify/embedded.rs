@@ -2,7 +2,7 @@
 //! binary serves with its model and no files beside it.
 //!
 //! The model is addressed as the directory [`BUILTIN_DIR`] in `[input.model]`; the loaders read
-//! its files through [`read`], which serves the compiled-in bytes for that directory and the
+//! its files through a reader, which serves the compiled-in bytes for that directory and the
 //! file system for every other path. The files are still checked against `SHA256SUMS` and its
 //! pin, exactly as on disk.
 

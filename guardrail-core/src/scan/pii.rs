@@ -1451,6 +1451,22 @@ fn card_scheme_ok(d: &[u8]) -> bool {
     }
 }
 
+/// Score of an unseparated card number that passed the scheme and Luhn checks. Numbers of
+/// 12–15 digits that only a broad range (Maestro, the 6-series) admits are common in logs as
+/// plain ids, and one in ten of them passes Luhn: they are reported with context words only.
+/// 16 digits and more, and the fixed-length schemes (Amex 15, UATP 15, Diners 14), stay certain.
+fn bare_card_score(d: &[u8]) -> f32 {
+    let fixed_length = match (d.first(), d.get(1)) {
+        (Some(1), _) | (Some(3), Some(4 | 6 | 7 | 8 | 9)) => true,
+        _ => false,
+    };
+    if d.len() >= 16 || fixed_length {
+        1.0
+    } else {
+        0.3
+    }
+}
+
 fn check_card(t: &[u8], s: usize, e: usize) -> Option<Hit> {
     if !num_left(t, s) {
         return None;
@@ -1483,7 +1499,7 @@ fn check_card(t: &[u8], s: usize, e: usize) -> Option<Hit> {
         return (valid(&d) && num_right(t, s + stop)).then_some(Hit {
             start: s,
             end: s + stop,
-            score: 1.0,
+            score: bare_card_score(&d),
         });
     }
     let mut lens = Vec::with_capacity(ends.len());
@@ -3452,6 +3468,18 @@ mod tests {
                 .iter()
                 .any(|f| f.entity_type == "CA_SIN")
         );
+        // A bare 12-digit id that a broad card range admits and Luhn passes is an id in a log,
+        // a card number next to the word "card"; 16 digits stay certain.
+        let log = r#"{"trace": 641234567890, "order_id": 587654321096}"#;
+        assert!(
+            scanner.scan(log).iter().all(|f| f.entity_type != "CREDIT_CARD"),
+            "{:?}",
+            scanner.scan(log)
+        );
+        let carded = scanner.scan("card number 641234567890");
+        assert!(carded.iter().any(|f| f.entity_type == "CREDIT_CARD"), "{carded:?}");
+        let visa = scanner.scan("id 4111111111111111");
+        assert!(visa.iter().any(|f| f.entity_type == "CREDIT_CARD"), "{visa:?}");
         // Context too far away does not count.
         let far = format!("ssn {} 536228726", "x".repeat(100));
         assert!(scanner.scan(&far).is_empty());
