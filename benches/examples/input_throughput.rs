@@ -18,7 +18,10 @@ use guardrail_core::classify::{InputScreener, InputSource};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
-    let path = PathBuf::from(args.next().ok_or("usage: input_throughput FILE [CHUNK] [THREADS]")?);
+    let path = PathBuf::from(
+        args.next()
+            .ok_or("usage: input_throughput FILE [CHUNK] [THREADS]")?,
+    );
     let chunk: usize = args.next().map_or(Ok(100_000), |s| s.parse())?;
     let threads: usize = args.next().map_or(Ok(1), |s| s.parse())?;
     let text = std::fs::read_to_string(&path)?;
@@ -39,8 +42,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         rest = tail;
     }
     let policy = Policy::builtin();
-    let screener = InputScreener::new(policy.input.clone())
-        .map_err(|issues| format!("{issues:?}"))?;
+    let screener =
+        InputScreener::new(policy.input.clone()).map_err(|issues| format!("{issues:?}"))?;
     let started = Instant::now();
     let per_thread = inputs.len().div_ceil(threads.max(1));
     let results: Vec<(usize, usize, u64, u64, u64, usize)> = std::thread::scope(|s| {
@@ -77,7 +80,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     });
     let secs = started.elapsed().as_secs_f64();
     let sum = results.iter().fold((0, 0, 0, 0, 0, 0), |a, r| {
-        (a.0 + r.0, a.1 + r.1, a.2 + r.2, a.3 + r.3, a.4 + r.4, a.5 + r.5)
+        (
+            a.0 + r.0,
+            a.1 + r.1,
+            a.2 + r.2,
+            a.3 + r.3,
+            a.4 + r.4,
+            a.5 + r.5,
+        )
     });
     let mb = text.len() as f64 / 1e6;
     println!(

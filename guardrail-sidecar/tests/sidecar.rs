@@ -1068,6 +1068,24 @@ async fn sighup_reloads_the_policy() {
         .unwrap()
         .into_inner();
     assert_eq!(before.reasons[0].code, "host_not_allowed");
+    let token_line = format!("export GITHUB_TOKEN={GITHUB_TOKEN}\n");
+    let scan = |client: &mut GuardrailClient<Channel>| {
+        let mut client = client.clone();
+        let text = token_line.clone().into_bytes();
+        async move {
+            client
+                .scan_output(proto::ScanOutputRequest {
+                    text,
+                    ..Default::default()
+                })
+                .await
+                .unwrap()
+                .into_inner()
+                .findings
+                .len()
+        }
+    };
+    assert_eq!(scan(&mut client).await, 1);
 
     std::fs::write(&policy, "this is not toml = = =").unwrap();
     server.signal("HUP");
@@ -1083,7 +1101,12 @@ async fn sighup_reloads_the_policy() {
         }
         assert!(Instant::now() < deadline);
     }
-    std::fs::write(&policy, POLICY_B).unwrap();
+    // The reload swaps the secret rules (and input screening) with the action policy.
+    std::fs::write(
+        &policy,
+        format!("{POLICY_B}\n[secrets.rules]\ndisable = [\"github-pat\", \"generic-api-key\"]\n"),
+    )
+    .unwrap();
     server.signal("HUP");
     loop {
         let line = server
@@ -1100,6 +1123,11 @@ async fn sighup_reloads_the_policy() {
         .unwrap()
         .into_inner();
     assert_eq!(decision(after.decision), proto::Decision::Review);
+    assert_eq!(
+        scan(&mut client).await,
+        0,
+        "the reloaded rules disable both rules that match"
+    );
     drop(server);
     let _ = std::fs::remove_dir_all(dir);
 }

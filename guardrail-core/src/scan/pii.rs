@@ -3472,14 +3472,23 @@ mod tests {
         // a card number next to the word "card"; 16 digits stay certain.
         let log = r#"{"trace": 641234567890, "order_id": 587654321096}"#;
         assert!(
-            scanner.scan(log).iter().all(|f| f.entity_type != "CREDIT_CARD"),
+            scanner
+                .scan(log)
+                .iter()
+                .all(|f| f.entity_type != "CREDIT_CARD"),
             "{:?}",
             scanner.scan(log)
         );
         let carded = scanner.scan("card number 641234567890");
-        assert!(carded.iter().any(|f| f.entity_type == "CREDIT_CARD"), "{carded:?}");
+        assert!(
+            carded.iter().any(|f| f.entity_type == "CREDIT_CARD"),
+            "{carded:?}"
+        );
         let visa = scanner.scan("id 4111111111111111");
-        assert!(visa.iter().any(|f| f.entity_type == "CREDIT_CARD"), "{visa:?}");
+        assert!(
+            visa.iter().any(|f| f.entity_type == "CREDIT_CARD"),
+            "{visa:?}"
+        );
         // Context too far away does not count.
         let far = format!("ssn {} 536228726", "x".repeat(100));
         assert!(scanner.scan(&far).is_empty());

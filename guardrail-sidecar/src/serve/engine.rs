@@ -8,26 +8,43 @@
 
 use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
+use guardrail_core::classify::InputScreener;
+use guardrail_core::scan::SecretScanner;
 use guardrail_core::{Guard, Policy, PolicyError, PolicyIssue};
 use tonic::Status;
 
 /// Most distinct grant sets kept compiled; past that the cache starts over.
 pub const MAX_GRANT_GUARDS: usize = 64;
 
-/// A policy, compiled.
+/// A policy, compiled: the action guard, the input screener and the secret scanner it
+/// configures. A reload builds a new engine and swaps it in whole.
 #[derive(Debug)]
 pub struct Engine {
     guard: Guard,
     grantable: BTreeSet<String>,
     granted: Mutex<HashMap<Vec<String>, Guard>>,
+    inputs: Arc<InputScreener>,
+    secrets: Arc<SecretScanner>,
+    model_hash: String,
 }
 
 impl Engine {
     /// Loads the policy (`None`: the embedded default) and compiles it, checking that every
     /// grantable host is a valid `http.allow` entry for it.
     pub fn load(config: Option<&Path>, grantable: &[String]) -> Result<Engine, PolicyError> {
+        Engine::load_after(config, grantable, None)
+    }
+
+    /// [`Engine::load`] for a reload: the input screener of `previous` is kept when the
+    /// `[input]` settings did not change (its model is pinned by hash, so the same settings
+    /// load the same model), so a reload does not load the model again.
+    pub fn load_after(
+        config: Option<&Path>,
+        grantable: &[String],
+        previous: Option<&Engine>,
+    ) -> Result<Engine, PolicyError> {
         let policy = match config {
             Some(path) => Policy::from_file(path)?,
             None => Policy::builtin(),
@@ -47,11 +64,43 @@ impl Engine {
                 )
             })?;
         }
+        let inputs = match previous {
+            Some(p) if p.guard.policy().input == policy.input => p.inputs.clone(),
+            _ => Arc::new(InputScreener::new(policy.input.clone()).map_err(PolicyError::new)?),
+        };
+        let secrets =
+            Arc::new(SecretScanner::new(&policy.secrets.rules).map_err(PolicyError::new)?);
+        let model_hash = policy
+            .input
+            .classifier
+            .as_ref()
+            .map(|c| c.sha256.clone())
+            .or_else(|| policy.input.model.as_ref().map(|m| m.sha256sums.clone()))
+            .unwrap_or_default();
         Ok(Engine {
             guard: Guard::new(policy)?,
             grantable,
             granted: Mutex::new(HashMap::new()),
+            inputs,
+            secrets,
+            model_hash,
         })
+    }
+
+    /// Input screening under this policy.
+    pub fn inputs(&self) -> &Arc<InputScreener> {
+        &self.inputs
+    }
+
+    /// Secret scanning of tool output under this policy.
+    pub fn secrets(&self) -> &Arc<SecretScanner> {
+        &self.secrets
+    }
+
+    /// SHA-256 pin of the classifier model (of its `SHA256SUMS` for a model directory); empty
+    /// without one.
+    pub fn model_hash(&self) -> &str {
+        &self.model_hash
     }
 
     /// The guard for the policy as written.
@@ -101,6 +150,24 @@ fn normalize(host: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reload_keeps_an_unchanged_input_screener() {
+        let dir = std::env::temp_dir().join(format!("guardrail-engine-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("policy.toml");
+        std::fs::write(&path, "[http]\nallow = [\"a.example.com\"]\n").unwrap();
+        let first = Engine::load(Some(&path), &[]).unwrap();
+        std::fs::write(&path, "[http]\nallow = [\"b.example.com\"]\n").unwrap();
+        let same_input = Engine::load_after(Some(&path), &[], Some(&first)).unwrap();
+        assert!(Arc::ptr_eq(first.inputs(), same_input.inputs()));
+        assert_ne!(first.guard().policy_hash(), same_input.guard().policy_hash());
+        std::fs::write(&path, "[input]\ndeny_at = 0.8\n").unwrap();
+        let new_input = Engine::load_after(Some(&path), &[], Some(&same_input)).unwrap();
+        assert!(!Arc::ptr_eq(same_input.inputs(), new_input.inputs()));
+        assert_eq!(new_input.inputs().config().deny_at, 0.8);
+        let _ = std::fs::remove_dir_all(dir);
+    }
 
     #[test]
     fn grants_only_grantable_hosts() {

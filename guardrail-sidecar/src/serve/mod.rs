@@ -5,8 +5,9 @@
 //! - [`limits`]: the concurrency cap that sheds load with `RESOURCE_EXHAUSTED`;
 //! - [`metrics`]: Prometheus text format on a separate port; [`audit`]: one JSON line per
 //!   decision;
-//! - [`engine`] and [`reload`]: the compiled policy in force, swapped atomically on SIGHUP or
-//!   when the file changes, kept when the new one is invalid;
+//! - [`engine`] and [`reload`]: the compiled policy in force (action guard, input screener,
+//!   secret scanner), swapped atomically on SIGHUP or when the file changes, kept when the new
+//!   one is invalid; an unchanged `[input]` keeps its loaded model;
 //! - [`tls`]: optional TLS and mutual TLS.
 //!
 //! Alongside `guardrail.v1.Guardrail` the server runs `grpc.health.v1.Health` and server
@@ -41,8 +42,7 @@ use std::time::Duration;
 use anyhow::{Context as _, Result};
 use arc_swap::ArcSwap;
 use guardrail_core::approval::ApprovalStore;
-use guardrail_core::classify::{InputConfig, InputScreener};
-use guardrail_core::scan::{RedactionKey, SecretScanner};
+use guardrail_core::scan::RedactionKey;
 use tokio::net::TcpListener;
 use tokio::sync::{oneshot, watch};
 use tonic::transport::Server;
@@ -224,18 +224,12 @@ pub struct Shared {
     pub engine: ArcSwap<Engine>,
     /// Hosts a request may be granted.
     pub grantable: Vec<String>,
-    /// Input screening.
-    pub inputs: InputScreener,
-    /// Secret scanning of tool output.
-    pub secrets: SecretScanner,
     /// Calls in review, waiting for Approve / Deny and Redeem.
     pub approvals: ApprovalStore,
     /// How long a review stays open.
     pub review_ttl: Duration,
     /// Key of keyed placeholders, fresh per process.
     pub redaction_key: RedactionKey,
-    /// SHA-256 of the classifier model; empty without one.
-    pub model_hash: String,
     /// Metrics.
     pub metrics: Arc<Metrics>,
     /// Audit log.
@@ -244,11 +238,6 @@ pub struct Shared {
     pub limiter: Limiter,
     /// Request limits.
     pub limits: RequestLimits,
-}
-
-fn issues(kind: &str, issues: Vec<guardrail_core::PolicyIssue>) -> anyhow::Error {
-    let list: Vec<String> = issues.iter().map(ToString::to_string).collect();
-    anyhow::anyhow!("invalid {kind}: {}", list.join("; "))
 }
 
 /// Serves until `shutdown` resolves, then drains. `metrics_listener` serves `/metrics` when
@@ -268,30 +257,15 @@ pub async fn serve(
             .await
             .context("policy loading task failed")??;
     metrics.set_policy_hash(engine.guard().policy_hash());
-    // Input screening and secret rules come from the policy loaded at start.
-    let input_config: InputConfig = engine.guard().policy().input.clone();
-    let model_hash = input_config
-        .classifier
-        .as_ref()
-        .map(|c| c.sha256.clone())
-        .or_else(|| input_config.model.as_ref().map(|m| m.sha256sums.clone()))
-        .unwrap_or_default();
-    let inputs =
-        InputScreener::new(input_config).map_err(|e| issues("input screening settings", e))?;
-    let secrets = SecretScanner::new(&engine.guard().policy().secrets.rules)
-        .map_err(|e| issues("secret rules", e))?;
     let (audit, audit_writer) = AuditSink::start(&config.audit, metrics.clone())
         .with_context(|| format!("cannot open the audit log {:?}", config.audit))?;
     let tls = config.tls.server_config()?;
     let shared = Arc::new(Shared {
         engine: ArcSwap::from_pointee(engine),
         grantable: config.grantable_hosts.clone(),
-        inputs,
-        secrets,
         approvals: ApprovalStore::new(config.max_pending_reviews),
         review_ttl: config.review_ttl,
         redaction_key: RedactionKey::random(),
-        model_hash,
         metrics: metrics.clone(),
         audit,
         limiter: Limiter::new(config.max_concurrent, metrics.clone()),

@@ -34,7 +34,11 @@ fn stamp(path: &Path) -> Option<Stamp> {
 pub async fn reload(shared: &Arc<Shared>, path: &Path, why: &str) -> bool {
     let owned = path.to_owned();
     let grantable = shared.grantable.clone();
-    let loaded = tokio::task::spawn_blocking(move || Engine::load(Some(&owned), &grantable)).await;
+    let previous = shared.engine.load_full();
+    let loaded = tokio::task::spawn_blocking(move || {
+        Engine::load_after(Some(&owned), &grantable, Some(&previous))
+    })
+    .await;
     match loaded {
         Ok(Ok(engine)) => {
             let old = shared.engine.load().guard().policy_hash().to_owned();

@@ -184,10 +184,11 @@ impl pb::guardrail_server::Guardrail for GuardrailService {
         let permit = self.shared.limiter.try_acquire(rpc)?;
         let caller = Caller::of(&request);
         let req = InputRequest::try_from(request.into_inner()).map_err(|e| self.fail(rpc, e))?;
-        let shared = self.shared.clone();
+        let engine = self.shared.engine.load_full();
+        let inputs = engine.inputs().clone();
         let (req, verdict) = tokio::task::spawn_blocking(move || {
             let _permit = permit;
-            let verdict = shared.inputs.screen_input(&req.text, req.source);
+            let verdict = inputs.screen_input(&req.text, req.source);
             (req, verdict)
         })
         .await
@@ -215,7 +216,7 @@ impl pb::guardrail_server::Guardrail for GuardrailService {
         }
         let codes: Vec<&'static str> = verdict.reasons.iter().map(|r| r.code.as_str()).collect();
         m.decision(rpc, None, verdict.decision, &codes);
-        let policy_hash = shared.engine.load().guard().policy_hash().to_owned();
+        let policy_hash = engine.guard().policy_hash().to_owned();
         let Context {
             goal_id,
             task_id,
@@ -240,10 +241,10 @@ impl pb::guardrail_server::Guardrail for GuardrailService {
             source: Some(verdict.source.as_str()),
             bytes: req.text.len() as u64,
             policy_hash: &policy_hash,
-            model_hash: &shared.model_hash,
+            model_hash: engine.model_hash(),
             duration_us: micros(started),
         });
-        let reply = convert::input_verdict(&verdict, &policy_hash, &shared.model_hash);
+        let reply = convert::input_verdict(&verdict, &policy_hash, engine.model_hash());
         m.request(rpc, started.elapsed());
         Ok(Response::new(reply))
     }
@@ -258,10 +259,11 @@ impl pb::guardrail_server::Guardrail for GuardrailService {
         let caller = Caller::of(&request);
         let req = ScanRequest::try_from(request.into_inner()).map_err(|e| self.fail(rpc, e))?;
         let shared = self.shared.clone();
+        let secrets = shared.engine.load().secrets().clone();
         let scan = move |req: ScanRequest| {
             let _permit = permit;
             let t = Instant::now();
-            let findings = shared.secrets.scan(&req.text);
+            let findings = secrets.scan(&req.text);
             let redacted = if req.options.findings_only {
                 Vec::new()
             } else {
@@ -303,6 +305,8 @@ impl pb::guardrail_server::Guardrail for GuardrailService {
         let caller = Caller::of(&request);
         let mut stream = request.into_inner();
         let shared = self.shared.clone();
+        // The scanner of the policy in force when the stream opened, for the whole stream.
+        let secrets = shared.engine.load().secrets().clone();
         let max = shared.limits.max_stream_bytes;
         let mut context = Context::default();
         let mut options = ScanOptions {
@@ -329,9 +333,8 @@ impl pb::guardrail_server::Guardrail for GuardrailService {
                 context = c;
                 options = o;
             }
-            let s = scanner.get_or_insert_with(|| {
-                StreamScanner::new(&shared.secrets, redaction(&shared, options))
-            });
+            let s = scanner
+                .get_or_insert_with(|| StreamScanner::new(&secrets, redaction(&shared, options)));
             total = total.saturating_add(data.len());
             if total > max {
                 return Err(self.fail(
