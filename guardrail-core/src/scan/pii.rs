@@ -1456,10 +1456,10 @@ fn card_scheme_ok(d: &[u8]) -> bool {
 /// plain ids, and one in ten of them passes Luhn: they are reported with context words only.
 /// 16 digits and more, and the fixed-length schemes (Amex 15, UATP 15, Diners 14), stay certain.
 fn bare_card_score(d: &[u8]) -> f32 {
-    let fixed_length = match (d.first(), d.get(1)) {
-        (Some(1), _) | (Some(3), Some(4 | 6 | 7 | 8 | 9)) => true,
-        _ => false,
-    };
+    let fixed_length = matches!(
+        (d.first(), d.get(1)),
+        (Some(1), _) | (Some(3), Some(4 | 6 | 7 | 8 | 9))
+    );
     if d.len() >= 16 || fixed_length {
         1.0
     } else {

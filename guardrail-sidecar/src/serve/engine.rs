@@ -161,7 +161,10 @@ mod tests {
         std::fs::write(&path, "[http]\nallow = [\"b.example.com\"]\n").unwrap();
         let same_input = Engine::load_after(Some(&path), &[], Some(&first)).unwrap();
         assert!(Arc::ptr_eq(first.inputs(), same_input.inputs()));
-        assert_ne!(first.guard().policy_hash(), same_input.guard().policy_hash());
+        assert_ne!(
+            first.guard().policy_hash(),
+            same_input.guard().policy_hash()
+        );
         std::fs::write(&path, "[input]\ndeny_at = 0.8\n").unwrap();
         let new_input = Engine::load_after(Some(&path), &[], Some(&same_input)).unwrap();
         assert!(!Arc::ptr_eq(same_input.inputs(), new_input.inputs()));
