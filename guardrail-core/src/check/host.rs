@@ -86,17 +86,22 @@ pub struct HttpConfig {
     /// Resolve the host during the check and refuse private, loopback, link-local, metadata and
     /// other non-public addresses that no CIDR entry allows (default false). Resolution blocks.
     pub resolve_dns: bool,
+    /// Entries (same syntax as `allow`) that a caller may add to `allow` for one request only,
+    /// such as the sidecar's per-request `allow_hosts`; nothing else can be granted. Default
+    /// empty. The checker itself only validates them.
+    pub grantable: Vec<String>,
 }
 
 impl Default for HttpConfig {
     /// `schemes = ["https", "http"]`, `allow = []` (nothing reachable), `max_url_bytes = 8192`,
-    /// `resolve_dns = false`.
+    /// `resolve_dns = false`, `grantable = []`.
     fn default() -> Self {
         HttpConfig {
             schemes: vec!["https".to_owned(), "http".to_owned()],
             allow: Vec::new(),
             max_url_bytes: 8192,
             resolve_dns: false,
+            grantable: Vec::new(),
         }
     }
 }
@@ -444,6 +449,11 @@ impl HostChecker {
                     }
                 },
                 Err(message) => issues.push(PolicyIssue::new(format!("http.allow[{i}]"), message)),
+            }
+        }
+        for (i, raw) in cfg.grantable.iter().enumerate() {
+            if let Err(message) = parse_entry(raw) {
+                issues.push(PolicyIssue::new(format!("http.grantable[{i}]"), message));
             }
         }
 
@@ -1701,6 +1711,7 @@ mod tests {
             ],
             max_url_bytes: 0,
             resolve_dns: false,
+            grantable: vec!["api.example.com".into(), "https://x.example".into()],
         };
         let issues = HostChecker::new(&cfg).unwrap_err();
         let keys: Vec<&str> = issues.iter().map(|i| i.key.as_str()).collect();
@@ -1715,6 +1726,7 @@ mod tests {
             .iter()
             .map(|i| format!("http.allow[{i}]")),
         );
+        expected.push("http.grantable[1]".to_owned());
         assert_eq!(keys, expected, "{issues:#?}");
         assert!(
             issues

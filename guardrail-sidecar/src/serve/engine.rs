@@ -1,7 +1,7 @@
 //! The compiled policy in force, and the per-request host grants it permits.
 //!
-//! A request may ask for extra hosts (`allow_hosts`). Only entries listed in the server's
-//! grantable set (`--grantable-hosts`) are granted; anything else refuses the whole request
+//! A request may ask for extra hosts (`allow_hosts`). Only entries listed in the policy's
+//! `http.grantable` or the server's `--grantable-hosts` are granted; anything else refuses the whole request
 //! with `PERMISSION_DENIED`, so a compromised caller cannot widen the policy. A grant is
 //! screened by a guard compiled from the policy with the granted entries added to
 //! `http.allow`; those guards are cached per set of grants (at most [`MAX_GRANT_GUARDS`]).
@@ -49,7 +49,12 @@ impl Engine {
             Some(path) => Policy::from_file(path)?,
             None => Policy::builtin(),
         };
-        let grantable: BTreeSet<String> = grantable.iter().map(|h| normalize(h)).collect();
+        // What the policy lets callers grant, plus what the server's flag adds.
+        let grantable: BTreeSet<String> = grantable
+            .iter()
+            .chain(&policy.http.grantable)
+            .map(|h| normalize(h))
+            .collect();
         if !grantable.is_empty() {
             let mut widest = policy.clone();
             widest.http.allow.extend(grantable.iter().cloned());
@@ -119,7 +124,7 @@ impl Engine {
         if let Some(refused) = wanted.iter().find(|h| !self.grantable.contains(*h)) {
             return Err(Status::permission_denied(format!(
                 "host `{refused}` may not be granted per request: the server grants only the \
-                 entries listed in --grantable-hosts"
+                 entries in the policy's http.grantable and --grantable-hosts"
             )));
         }
         let mut cache = self
@@ -169,6 +174,37 @@ mod tests {
         let new_input = Engine::load_after(Some(&path), &[], Some(&same_input)).unwrap();
         assert!(!Arc::ptr_eq(same_input.inputs(), new_input.inputs()));
         assert_eq!(new_input.inputs().config().deny_at, 0.8);
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn the_policy_names_what_may_be_granted() {
+        let dir = std::env::temp_dir().join(format!("guardrail-grant-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("policy.toml");
+        std::fs::write(&path, "[http]\ngrantable = [\"api.example.com\"]\n").unwrap();
+        let engine = Engine::load(Some(&path), &[]).unwrap();
+        let raw = br#"{"tool":"http_get","args":{"url":"https://api.example.com/x"}}"#;
+        assert_eq!(
+            engine
+                .guard()
+                .screen_action(raw)
+                .primary_code()
+                .map(|c| c.as_str()),
+            Some("host_not_allowed"),
+            "grantable is not allowed until granted"
+        );
+        let (guard, granted) = engine.guard_with(&["api.example.com".to_owned()]).unwrap();
+        assert_eq!(granted, ["api.example.com"]);
+        assert_ne!(
+            guard.screen_action(raw).decision,
+            guardrail_core::Decision::Deny
+        );
+        let refused = engine.guard_with(&["evil.example".to_owned()]).unwrap_err();
+        assert_eq!(refused.code(), tonic::Code::PermissionDenied);
+        std::fs::write(&path, "[http]\ngrantable = [\"https://x\"]\n").unwrap();
+        let err = Engine::load(Some(&path), &[]).unwrap_err();
+        assert!(err.to_string().contains("http.grantable[0]"), "{err}");
         let _ = std::fs::remove_dir_all(dir);
     }
 

@@ -96,7 +96,8 @@ pub struct ServeArgs {
     /// Longest a request may run, in milliseconds (a shorter client deadline wins).
     #[arg(long, env = "GUARDRAIL_REQUEST_TIMEOUT_MS", default_value_t = 10_000)]
     pub request_timeout_ms: u64,
-    /// `http.allow` entries a request may be granted through `allow_hosts` (comma-separated).
+    /// `http.allow` entries a request may be granted through `allow_hosts` (comma-separated),
+    /// besides the policy's `http.grantable`.
     #[arg(long, env = "GUARDRAIL_GRANTABLE_HOSTS", value_delimiter = ',')]
     pub grantable_hosts: Vec<String>,
     /// How often the policy file is checked for changes, in milliseconds; 0 turns polling off
