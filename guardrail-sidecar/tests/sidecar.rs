@@ -1333,3 +1333,132 @@ mod deploy {
         );
     }
 }
+
+/// A CA, a server certificate for `localhost` and a client certificate, as PEM files in `dir`.
+struct TestPki {
+    ca: PathBuf,
+    server_cert: PathBuf,
+    server_key: PathBuf,
+    client_cert: String,
+    client_key: String,
+}
+
+fn test_pki(dir: &Path) -> TestPki {
+    use rcgen::{
+        BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair,
+    };
+    let ca_key = KeyPair::generate().unwrap();
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca_params
+        .distinguished_name
+        .push(DnType::CommonName, "guardrail test CA");
+    let ca = ca_params.self_signed(&ca_key).unwrap();
+    let issue = |names: Vec<String>, usage: ExtendedKeyUsagePurpose| {
+        let key = KeyPair::generate().unwrap();
+        let mut params = CertificateParams::new(names).unwrap();
+        params.extended_key_usages = vec![usage];
+        let cert = params.signed_by(&key, &ca, &ca_key).unwrap();
+        (cert.pem(), key.serialize_pem())
+    };
+    let (server_cert, server_key) = issue(
+        vec!["localhost".into()],
+        ExtendedKeyUsagePurpose::ServerAuth,
+    );
+    let (client_cert, client_key) = issue(
+        vec!["dispatcher".into()],
+        ExtendedKeyUsagePurpose::ClientAuth,
+    );
+    let write = |name: &str, text: &str| {
+        let path = dir.join(name);
+        std::fs::write(&path, text).unwrap();
+        path
+    };
+    TestPki {
+        ca: write("ca.pem", &ca.pem()),
+        server_cert: write("server.pem", &server_cert),
+        server_key: write("server.key", &server_key),
+        client_cert,
+        client_key,
+    }
+}
+
+async fn tls_client(
+    addr: SocketAddr,
+    pki: &TestPki,
+    with_identity: bool,
+) -> Result<GuardrailClient<Channel>, tonic::transport::Error> {
+    use tonic::transport::{Certificate, ClientTlsConfig, Identity};
+    let mut tls = ClientTlsConfig::new()
+        .ca_certificate(Certificate::from_pem(std::fs::read(&pki.ca).unwrap()))
+        .domain_name("localhost");
+    if with_identity {
+        tls = tls.identity(Identity::from_pem(&pki.client_cert, &pki.client_key));
+    }
+    let channel = Channel::from_shared(format!("https://{addr}"))
+        .unwrap()
+        .tls_config(tls)?
+        .connect()
+        .await?;
+    Ok(GuardrailClient::new(channel))
+}
+
+/// TLS and mutual TLS on a real socket: a verified client gets verdicts, plaintext and (with a
+/// client CA) a client without a certificate get nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_and_mutual_tls_on_a_real_socket() {
+    use guardrail_sidecar::serve::tls::TlsPaths;
+    let dir = temp_dir("tls");
+    let pki = test_pki(&dir);
+    let raw = r#"{"tool":"read_file","path":"/workspace/a.txt"}"#;
+
+    for mutual in [false, true] {
+        let server = TestServer::start(ServerConfig {
+            tls: TlsPaths {
+                cert: Some(pki.server_cert.clone()),
+                key: Some(pki.server_key.clone()),
+                client_ca: mutual.then(|| pki.ca.clone()),
+            },
+            ..quiet()
+        })
+        .await;
+        // Wait until the port accepts connections, then speak TLS to it.
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let mut client = loop {
+            match tls_client(server.addr, &pki, true).await {
+                Ok(c) => break c,
+                Err(e) if Instant::now() > deadline => panic!("no TLS connection: {e:?}"),
+                Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
+            }
+        };
+        let verdict = client
+            .screen_action(action(raw.as_bytes()))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(decision(verdict.decision), proto::Decision::Allow);
+
+        // Plaintext HTTP/2 to the TLS port gets no verdict (refused at connect or at the call).
+        let plain = match Channel::from_shared(format!("http://{}", server.addr))
+            .unwrap()
+            .connect()
+            .await
+        {
+            Ok(channel) => GuardrailClient::new(channel)
+                .screen_action(action(raw.as_bytes()))
+                .await
+                .is_ok(),
+            Err(_) => false,
+        };
+        assert!(!plain, "a plaintext call was answered on the TLS port");
+
+        // Without a client certificate: fine for TLS, refused for mutual TLS.
+        let anonymous = match tls_client(server.addr, &pki, false).await {
+            Ok(mut c) => c.screen_action(action(raw.as_bytes())).await.map(|_| ()),
+            Err(e) => Err(tonic::Status::unavailable(format!("{e:?}"))),
+        };
+        assert_eq!(anonymous.is_ok(), !mutual, "mutual={mutual}: {anonymous:?}");
+        server.stop().await;
+    }
+    let _ = std::fs::remove_dir_all(dir);
+}
