@@ -118,7 +118,7 @@ impl pb::guardrail_server::Guardrail for GuardrailService {
         if let Err(e) =
             verdict.open_reviews(&shared.approvals, &req.context.binding(), shared.review_ttl)
         {
-            tracing::warn!(error = %e, "cannot open a review; the call stays unapproved");
+            review_refused(&e);
         }
 
         let m = &shared.metrics;
@@ -464,6 +464,28 @@ impl pb::guardrail_server::Guardrail for GuardrailService {
         });
         shared.metrics.request(rpc, started.elapsed());
         Ok(Response::new(reply))
+    }
+}
+
+/// Logs that a review could not be opened, at most once a second with the number of refusals
+/// since the last line: a full approval store under load must not flood the log.
+fn review_refused(e: &ApprovalError) {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static LAST_SECOND: AtomicU64 = AtomicU64::new(0);
+    static SUPPRESSED: AtomicU64 = AtomicU64::new(0);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let last = LAST_SECOND.load(Ordering::Relaxed);
+    if now > last
+        && LAST_SECOND
+            .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+            .is_ok()
+    {
+        let suppressed = SUPPRESSED.swap(0, Ordering::Relaxed);
+        tracing::warn!(error = %e, suppressed, "cannot open a review; the call stays unapproved");
+    } else {
+        SUPPRESSED.fetch_add(1, Ordering::Relaxed);
     }
 }
 
