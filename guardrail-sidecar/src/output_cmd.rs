@@ -10,7 +10,7 @@ use clap::Args;
 use guardrail_core::Policy;
 use guardrail_core::replay::output as replay_output;
 use guardrail_core::scan::pii::PiiScanner;
-use guardrail_core::scan::{Redaction, RedactionKey, SecretScanner, StreamScanner};
+use guardrail_core::scan::{Redaction, RedactionKey, SecretScanner, StreamScanner, placeholder};
 use serde::Serialize;
 
 /// Bytes read per step; memory stays constant whatever the input size.
@@ -29,7 +29,8 @@ pub struct ScanArgs {
     /// the key is read from this environment variable.
     #[arg(long, value_name = "ENV_VAR")]
     key_env: Option<String>,
-    /// Also report PII findings (line by line; not redacted).
+    /// Also report PII findings (line by line), or with `--redact` replace them too
+    /// (`[REDACTED:<TYPE>]`, keyed like secrets), after the secrets.
     #[arg(long)]
     pii: bool,
     /// Policy file (TOML): its `[secrets.rules]` and `[pii]` sections apply.
@@ -84,7 +85,7 @@ pub fn scan(args: &ScanArgs) -> Result<ExitCode> {
         ),
     };
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-    let mut stream = StreamScanner::new(&secrets, redaction);
+    let mut stream = StreamScanner::new(&secrets, redaction.clone());
     let mut pii_lines = PiiLines::default();
     let mut found = false;
     let mut buf = vec![0u8; CHUNK];
@@ -98,7 +99,13 @@ pub fn scan(args: &ScanArgs) -> Result<ExitCode> {
         };
         found |= !output.findings.is_empty();
         if args.redact {
-            out.write_all(&output.redacted)?;
+            match &pii {
+                // PII is redacted in what the secret pass emits, a line at a time.
+                Some(pii) => {
+                    pii_lines.redact(pii, &output.redacted, n == 0, &redaction, &mut out)?
+                }
+                None => out.write_all(&output.redacted)?,
+            }
         } else {
             for f in &output.findings {
                 let line = Line {
@@ -112,7 +119,7 @@ pub fn scan(args: &ScanArgs) -> Result<ExitCode> {
                 out.write_all(b"\n")?;
             }
         }
-        if let Some(pii) = &pii {
+        if let Some(pii) = pii.as_ref().filter(|_| !args.redact) {
             for f in pii_lines.feed(pii, chunk, n == 0) {
                 found = true;
                 let line = Line {
@@ -146,6 +153,46 @@ struct PiiLines {
 }
 
 impl PiiLines {
+    /// Writes `bytes` to `out` with the PII of every complete line replaced; holds back an
+    /// incomplete line until its end arrives (or `last`). A line that is not UTF-8 passes as is.
+    fn redact(
+        &mut self,
+        pii: &PiiScanner,
+        bytes: &[u8],
+        last: bool,
+        how: &Redaction,
+        out: &mut impl Write,
+    ) -> std::io::Result<()> {
+        self.pending.extend_from_slice(bytes);
+        loop {
+            let cut = match self.pending.iter().position(|&b| b == b'\n') {
+                Some(i) => i + 1,
+                None if self.pending.len() >= MAX_PII_LINE
+                    || (last && !self.pending.is_empty()) =>
+                {
+                    self.pending.len().min(MAX_PII_LINE)
+                }
+                None => return Ok(()),
+            };
+            let line: Vec<u8> = self.pending.drain(..cut).collect();
+            let Ok(text) = std::str::from_utf8(&line) else {
+                out.write_all(&line)?;
+                continue;
+            };
+            let mut at = 0usize;
+            for f in pii.scan(text) {
+                let (Some(before), Some(value)) = (line.get(at..f.start), line.get(f.start..f.end))
+                else {
+                    continue;
+                };
+                out.write_all(before)?;
+                out.write_all(&placeholder(f.entity_type, value, how))?;
+                at = f.end;
+            }
+            out.write_all(line.get(at..).unwrap_or_default())?;
+        }
+    }
+
     fn feed(
         &mut self,
         pii: &PiiScanner,

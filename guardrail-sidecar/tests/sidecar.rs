@@ -1462,3 +1462,65 @@ async fn tls_and_mutual_tls_on_a_real_socket() {
     }
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// `guardrail scan`: findings as JSON lines; `--redact` streams the text with secrets and, with
+/// `--pii`, PII replaced, and never prints a finding line into the text.
+#[test]
+fn scan_command_reports_and_redacts_secrets_and_pii() {
+    use std::io::Write as _;
+    let input = format!(
+        "mail jane.doe@example.com now\nkey {GITHUB_TOKEN} and card 4111 1111 1111 1111\nlast 10.0.0.1"
+    );
+    let run = |args: &[&str]| {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_guardrail"))
+            .arg("scan")
+            .args(args)
+            .arg("-")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        (out.status.code(), String::from_utf8(out.stdout).unwrap())
+    };
+    let (code, findings) = run(&["--pii"]);
+    assert_eq!(code, Some(1), "findings exit 1");
+    let mut rules: Vec<String> = findings
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["rule"].to_string())
+        .collect();
+    rules.sort();
+    assert_eq!(
+        rules,
+        [
+            "\"CREDIT_CARD\"",
+            "\"EMAIL_ADDRESS\"",
+            "\"IP_ADDRESS\"",
+            "\"github-pat\""
+        ]
+    );
+    assert!(
+        !findings.contains(GITHUB_TOKEN),
+        "no secret text in findings"
+    );
+
+    let (code, redacted) = run(&["--redact", "--pii"]);
+    assert_eq!(code, Some(0));
+    assert_eq!(
+        redacted,
+        "mail [REDACTED:EMAIL_ADDRESS] now\nkey [REDACTED:github-pat] and card \
+         [REDACTED:CREDIT_CARD]\nlast [REDACTED:IP_ADDRESS]"
+    );
+    let (_, secrets_only) = run(&["--redact"]);
+    assert_eq!(
+        secrets_only,
+        input.replace(GITHUB_TOKEN, "[REDACTED:github-pat]")
+    );
+}
