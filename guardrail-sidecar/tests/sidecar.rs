@@ -1524,3 +1524,31 @@ fn scan_command_reports_and_redacts_secrets_and_pii() {
         input.replace(GITHUB_TOKEN, "[REDACTED:github-pat]")
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scan_output_finds_and_redacts_pii_when_asked() {
+    let server = TestServer::start(quiet()).await;
+    let mut client = server.client().await;
+    let text = format!("contact jane.doe@example.com\ntoken {GITHUB_TOKEN}\n");
+    let ask = |pii: bool| proto::ScanOutputRequest {
+        text: text.clone().into_bytes(),
+        pii,
+        ..Default::default()
+    };
+    let plain = client.scan_output(ask(false)).await.unwrap().into_inner();
+    assert_eq!(plain.findings.len(), 1);
+    assert_eq!(plain.findings[0].kind, "secret");
+
+    let both = client.scan_output(ask(true)).await.unwrap().into_inner();
+    let kinds: Vec<(&str, &str)> = both
+        .findings
+        .iter()
+        .map(|f| (f.kind.as_str(), f.rule.as_str()))
+        .collect();
+    assert_eq!(kinds, [("pii", "EMAIL_ADDRESS"), ("secret", "github-pat")]);
+    assert_eq!(
+        String::from_utf8(both.redacted).unwrap(),
+        "contact [REDACTED:EMAIL_ADDRESS]\ntoken [REDACTED:github-pat]\n"
+    );
+    server.stop().await;
+}

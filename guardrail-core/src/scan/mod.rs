@@ -85,15 +85,58 @@ pub use stream::{StreamOutput, StreamScanner};
 pub enum FindingKind {
     /// A credential, key or token.
     Secret,
+    /// Personal data ([`pii`]); the rule is the Presidio entity type.
+    Pii,
 }
 
 impl FindingKind {
-    /// `secret`.
+    /// `secret` or `pii`.
     pub fn as_str(self) -> &'static str {
         match self {
             FindingKind::Secret => "secret",
+            FindingKind::Pii => "pii",
         }
     }
+}
+
+/// `secrets` (sorted, non-overlapping, as [`SecretScanner::scan`] returns them) together with
+/// the PII that `pii` finds in `text`, sorted by start; a PII finding that overlaps a secret is
+/// dropped (the secret's placeholder covers it). Text that is not UTF-8 is scanned for PII up to
+/// its first invalid byte. The result can go to [`redact`].
+pub fn with_pii(secrets: Vec<Finding>, pii: &pii::PiiScanner, text: &[u8]) -> Vec<Finding> {
+    let valid = match std::str::from_utf8(text) {
+        Ok(s) => s,
+        Err(e) => text
+            .get(..e.valid_up_to())
+            .and_then(|t| std::str::from_utf8(t).ok())
+            .unwrap_or(""),
+    };
+    let mut secrets = secrets;
+    secrets.sort_by_key(|f| (f.start, f.end));
+    let mut all = Vec::with_capacity(secrets.len());
+    for f in pii.scan(valid) {
+        // Sorted and non-overlapping: only the last secret starting before this PII ends can
+        // reach into it.
+        let before = secrets.partition_point(|s| s.start < f.end);
+        if before
+            .checked_sub(1)
+            .and_then(|i| secrets.get(i))
+            .is_some_and(|s| s.end > f.start)
+        {
+            continue;
+        }
+        all.push(Finding {
+            rule: Arc::from(f.entity_type),
+            kind: FindingKind::Pii,
+            start: f.start,
+            end: f.end,
+            score: f.score,
+            encoding: None,
+        });
+    }
+    all.append(&mut secrets);
+    all.sort_by_key(|f| (f.start, f.end));
+    all
 }
 
 /// One secret in a text: which rule, where, how sure. Never the secret itself.
@@ -146,4 +189,39 @@ impl Finding {
 
 fn ser_arc_str<S: Serializer>(v: &Arc<str>, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(v)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pii_joins_secrets_without_overlap() {
+        let secrets = SecretScanner::builtin().unwrap();
+        let pii = pii::PiiScanner::new(&pii::PiiConfig::default()).unwrap();
+        let text = b"mail a.b@example.com key ghp_R8fLq2ZxT4vN9bKc7WmJ3sYh6PdA1eGu5XoQ end";
+        let all = with_pii(secrets.scan(text), &pii, text);
+        let got: Vec<(&str, FindingKind)> = all.iter().map(|f| (&*f.rule, f.kind)).collect();
+        assert_eq!(
+            got,
+            [
+                ("EMAIL_ADDRESS", FindingKind::Pii),
+                ("github-pat", FindingKind::Secret)
+            ]
+        );
+        assert_eq!(
+            redact(text, &all, &Redaction::Label),
+            b"mail [REDACTED:EMAIL_ADDRESS] key [REDACTED:github-pat] end".to_vec()
+        );
+        // A PII span inside a secret is left to the secret; invalid UTF-8 ends the PII scan.
+        let url = b"postgres://app:Xk9vQ2mZ7pL4wR8tYb3N@db.example.com/x a@b.example.org \xff c@d.example.org";
+        let all = with_pii(secrets.scan(url), &pii, url);
+        let got: Vec<(&str, usize, usize)> =
+            all.iter().map(|f| (&*f.rule, f.start, f.end)).collect();
+        assert_eq!(
+            got,
+            [("url-credentials", 15, 35), ("EMAIL_ADDRESS", 53, 68)],
+            "the e-mail look-alike over the password is dropped; nothing after the invalid byte"
+        );
+    }
 }

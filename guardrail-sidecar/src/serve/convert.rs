@@ -175,6 +175,8 @@ pub struct ScanOptions {
     pub keyed: bool,
     /// Findings only, no redacted text.
     pub findings_only: bool,
+    /// PII too (unary calls).
+    pub pii: bool,
 }
 
 fn redaction(value: i32) -> Result<bool, Status> {
@@ -207,6 +209,7 @@ impl TryFrom<pb::ScanOutputRequest> for ScanRequest {
             context,
             redaction: how,
             findings_only,
+            pii,
         } = value;
         Ok(ScanRequest {
             text,
@@ -214,6 +217,7 @@ impl TryFrom<pb::ScanOutputRequest> for ScanRequest {
             options: ScanOptions {
                 keyed: redaction(how)?,
                 findings_only,
+                pii,
             },
         })
     }
@@ -244,6 +248,7 @@ impl TryFrom<pb::ScanOutputChunk> for ScanChunk {
                 ScanOptions {
                     keyed: redaction(how)?,
                     findings_only,
+                    pii: false,
                 },
             ))
         } else {
@@ -629,7 +634,8 @@ mod tests {
             chunk.header.map(|(_, o)| o),
             Some(ScanOptions {
                 keyed: true,
-                findings_only: false
+                findings_only: false,
+                pii: false,
             })
         );
     }

@@ -12,6 +12,7 @@ use std::sync::{Arc, Mutex};
 
 use guardrail_core::classify::InputScreener;
 use guardrail_core::scan::SecretScanner;
+use guardrail_core::scan::pii::PiiScanner;
 use guardrail_core::{Guard, Policy, PolicyError, PolicyIssue};
 use tonic::Status;
 
@@ -27,6 +28,7 @@ pub struct Engine {
     granted: Mutex<HashMap<Vec<String>, Guard>>,
     inputs: Arc<InputScreener>,
     secrets: Arc<SecretScanner>,
+    pii: Arc<PiiScanner>,
     model_hash: String,
 }
 
@@ -75,6 +77,7 @@ impl Engine {
         };
         let secrets =
             Arc::new(SecretScanner::new(&policy.secrets.rules).map_err(PolicyError::new)?);
+        let pii = Arc::new(PiiScanner::new(&policy.pii).map_err(PolicyError::new)?);
         let model_hash = policy
             .input
             .classifier
@@ -88,6 +91,7 @@ impl Engine {
             granted: Mutex::new(HashMap::new()),
             inputs,
             secrets,
+            pii,
             model_hash,
         })
     }
@@ -100,6 +104,11 @@ impl Engine {
     /// Secret scanning of tool output under this policy.
     pub fn secrets(&self) -> &Arc<SecretScanner> {
         &self.secrets
+    }
+
+    /// PII recognizers under this policy (`ScanOutput` with `pii`).
+    pub fn pii(&self) -> &Arc<PiiScanner> {
+        &self.pii
     }
 
     /// SHA-256 pin of the classifier model (of its `SHA256SUMS` for a model directory); empty

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use guardrail_core::approval::ApprovalError;
-use guardrail_core::scan::{Redaction, StreamScanner, redact};
+use guardrail_core::scan::{Redaction, StreamScanner, redact, with_pii};
 use guardrail_core::{Coded, Decision, ReasonCode};
 use tonic::{Request, Response, Status, Streaming};
 
@@ -259,11 +259,14 @@ impl pb::guardrail_server::Guardrail for GuardrailService {
         let caller = Caller::of(&request);
         let req = ScanRequest::try_from(request.into_inner()).map_err(|e| self.fail(rpc, e))?;
         let shared = self.shared.clone();
-        let secrets = shared.engine.load().secrets().clone();
+        let engine = shared.engine.load_full();
         let scan = move |req: ScanRequest| {
             let _permit = permit;
             let t = Instant::now();
-            let findings = secrets.scan(&req.text);
+            let mut findings = engine.secrets().scan(&req.text);
+            if req.options.pii {
+                findings = with_pii(findings, engine.pii(), &req.text);
+            }
             let redacted = if req.options.findings_only {
                 Vec::new()
             } else {
@@ -312,6 +315,7 @@ impl pb::guardrail_server::Guardrail for GuardrailService {
         let mut options = ScanOptions {
             keyed: false,
             findings_only: false,
+            pii: false,
         };
         let mut scanner: Option<StreamScanner<'_>> = None;
         let mut findings = Vec::new();
