@@ -4,7 +4,6 @@
 //! `input_b64` holds them), `expect` (`allow`|`deny`), optional `dialect` for SQL rows, and
 //! `category`. Other fields are read and ignored. Allow and review both count as "not denied".
 
-use std::io::BufRead;
 use std::path::Path;
 use std::time::Instant;
 
@@ -17,7 +16,7 @@ use crate::guard::{ActionOptions, Guard};
 use crate::verdict::{Decision, ReasonCode};
 
 /// Largest corpus line accepted, in bytes.
-pub const MAX_LINE_BYTES: usize = 16 << 20;
+pub use super::MAX_LINE_BYTES;
 
 /// One corpus row, as read.
 #[derive(Debug, Clone, Deserialize)]
@@ -115,43 +114,13 @@ pub fn replay_files(
     paths: &[impl AsRef<Path>],
 ) -> Result<Vec<CaseResult>, ReplayError> {
     let mut results = Vec::new();
-    for path in paths {
-        let path = path.as_ref();
-        let io_err = |source| ReplayError::Io {
-            path: path.display().to_string(),
-            source,
-        };
-        let file = std::fs::File::open(path).map_err(io_err)?;
-        let mut reader = std::io::BufReader::new(file);
-        let mut line = Vec::new();
-        let mut number = 0usize;
-        loop {
-            line.clear();
-            let n = std::io::Read::take(
-                &mut reader,
-                u64::try_from(MAX_LINE_BYTES).unwrap_or(u64::MAX),
-            )
-            .read_until(b'\n', &mut line)
-            .map_err(io_err)?;
-            if n == 0 {
-                break;
-            }
-            number += 1;
-            if line.iter().all(u8::is_ascii_whitespace) {
-                continue;
-            }
-            results.push(replay_line(
-                guard,
-                &line,
-                &format!("{}:{number}", path.display()),
-            ));
-            if !line.ends_with(b"\n") && n >= MAX_LINE_BYTES {
-                // Skip the rest of an oversized line; it was already counted as an error.
-                let mut rest = Vec::new();
-                reader.read_until(b'\n', &mut rest).map_err(io_err)?;
-            }
-        }
-    }
+    super::for_each_line(paths, |path, number, line| {
+        results.push(replay_line(
+            guard,
+            line,
+            &format!("{}:{number}", path.display()),
+        ));
+    })?;
     Ok(results)
 }
 

@@ -6,7 +6,6 @@
 //! screener's `score` ranks rows for `auc` and `tpr_at_1pct_fpr`; `threshold` is the lowest score
 //! threshold whose false-positive rate on these rows is at most 1%.
 
-use std::io::BufRead;
 use std::path::Path;
 use std::time::Instant;
 
@@ -17,7 +16,7 @@ use crate::classify::{InputScreener, InputSource};
 use crate::verdict::Decision;
 
 /// Largest corpus line accepted, in bytes.
-pub const MAX_LINE_BYTES: usize = 16 << 20;
+pub use super::MAX_LINE_BYTES;
 
 #[derive(Debug, Deserialize)]
 struct Row {
@@ -78,49 +77,29 @@ pub fn replay_files(
 ) -> Result<(Vec<Scored>, usize), ReplayError> {
     let mut scored = Vec::new();
     let mut errors = 0;
-    for path in paths {
-        let path = path.as_ref();
-        let io_err = |source| ReplayError::Io {
-            path: path.display().to_string(),
-            source,
+    super::for_each_line(paths, |_, _, line| {
+        let Ok(row) = serde_json::from_slice::<Row>(line) else {
+            errors += 1;
+            return;
         };
-        let mut reader = std::io::BufReader::new(std::fs::File::open(path).map_err(io_err)?);
-        let mut line = Vec::new();
-        loop {
-            line.clear();
-            let limit = u64::try_from(MAX_LINE_BYTES).unwrap_or(u64::MAX);
-            let n = std::io::Read::take(&mut reader, limit)
-                .read_until(b'\n', &mut line)
-                .map_err(io_err)?;
-            if n == 0 {
-                break;
-            }
-            if line.iter().all(u8::is_ascii_whitespace) {
-                continue;
-            }
-            let Ok(row) = serde_json::from_slice::<Row>(&line) else {
+        let positive = match row.label.as_str() {
+            "injection" => true,
+            "benign" => false,
+            _ => {
                 errors += 1;
-                continue;
-            };
-            let positive = match row.label.as_str() {
-                "injection" => true,
-                "benign" => false,
-                _ => {
-                    errors += 1;
-                    continue;
-                }
-            };
-            let start = Instant::now();
-            let verdict = screener.screen_input(&row.text, InputSource::Document);
-            let ns = u64::try_from(start.elapsed().as_nanos()).unwrap_or(u64::MAX);
-            scored.push(Scored {
-                positive,
-                score: verdict.score,
-                flagged: verdict.decision != Decision::Allow,
-                ns,
-            });
-        }
-    }
+                return;
+            }
+        };
+        let start = Instant::now();
+        let verdict = screener.screen_input(&row.text, InputSource::Document);
+        let ns = u64::try_from(start.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        scored.push(Scored {
+            positive,
+            score: verdict.score,
+            flagged: verdict.decision != Decision::Allow,
+            ns,
+        });
+    })?;
     Ok((scored, errors))
 }
 

@@ -10,7 +10,6 @@
 //! Every row's time covers the output path as it runs for real: the secret scan and the PII
 //! scan of the text.
 
-use std::io::BufRead;
 use std::path::Path;
 use std::time::Instant;
 
@@ -21,7 +20,7 @@ use crate::scan::SecretScanner;
 use crate::scan::pii::{Counts, EvalOptions, GoldSpan, PiiScanner, score_case_with};
 
 /// Largest corpus line accepted, in bytes.
-pub const MAX_LINE_BYTES: usize = 16 << 20;
+pub use super::MAX_LINE_BYTES;
 
 #[derive(Debug, Deserialize)]
 struct Row {
@@ -95,42 +94,19 @@ pub fn replay_files(
     paths: &[impl AsRef<Path>],
 ) -> Result<(OutputSummary, Vec<String>), ReplayError> {
     let mut tally = Tally::default();
-    for path in paths {
-        let path = path.as_ref();
-        let io_err = |source| ReplayError::Io {
-            path: path.display().to_string(),
-            source,
-        };
-        let file = std::fs::File::open(path).map_err(io_err)?;
-        let mut reader = std::io::BufReader::new(file);
-        let mut line = Vec::new();
-        let mut number = 0usize;
-        loop {
-            line.clear();
-            let limit = u64::try_from(MAX_LINE_BYTES).unwrap_or(u64::MAX);
-            let n = std::io::Read::take(&mut reader, limit)
-                .read_until(b'\n', &mut line)
-                .map_err(io_err)?;
-            if n == 0 {
-                break;
-            }
-            number += 1;
-            if line.iter().all(u8::is_ascii_whitespace) {
-                continue;
-            }
-            tally.cases += 1;
-            match serde_json::from_slice::<Row>(&line) {
-                Ok(row) => tally.add(secrets, pii, &row, &format!("{}:{number}", path.display())),
-                Err(e) => {
-                    tally.errors += 1;
-                    tally.misses.push(format!(
-                        "{}:{number}: not a corpus row: {e}",
-                        path.display()
-                    ));
-                }
+    super::for_each_line(paths, |path, number, line| {
+        tally.cases += 1;
+        match serde_json::from_slice::<Row>(line) {
+            Ok(row) => tally.add(secrets, pii, &row, &format!("{}:{number}", path.display())),
+            Err(e) => {
+                tally.errors += 1;
+                tally.misses.push(format!(
+                    "{}:{number}: not a corpus row: {e}",
+                    path.display()
+                ));
             }
         }
-    }
+    })?;
     let misses = std::mem::take(&mut tally.misses);
     Ok((tally.summary(), misses))
 }
