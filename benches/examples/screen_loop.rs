@@ -1,19 +1,24 @@
-//! Screens the non-SQL action corpus in a loop, for instruction-level profiling:
-//! `valgrind --tool=callgrind target/release/examples/screen_loop [ROUNDS]`.
-//! Instruction counts, unlike wall-clock timings, do not depend on what else the machine runs.
+//! Screens the non-SQL action corpus in a loop, for instruction-level profiling, which unlike
+//! wall-clock timings does not depend on what else the machine runs:
+//!
+//! ```sh
+//! valgrind --tool=callgrind target/release/examples/screen_loop [ROUNDS]     # every case
+//! valgrind --tool=callgrind target/release/examples/screen_loop --id path-011 [N]   # one case
+//! target/release/examples/screen_loop --per-case   # best time per case, sorted: what a median case costs
+//! ```
 
 use std::hint::black_box;
 use std::path::Path;
+use std::time::Instant;
 
 use guardrail_core::{Guard, Policy};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let rounds: usize = std::env::args().nth(1).map_or(Ok(20), |s| s.parse())?;
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures");
     let guard = Guard::new(Policy::from_file(
         &root.join("policies/actions-corpus.toml"),
     )?)?;
-    let mut inputs = Vec::new();
+    let mut cases: Vec<(String, Vec<u8>)> = Vec::new();
     for file in [
         "json_parsing_formats",
         "path_traversal",
@@ -24,17 +29,56 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         for line in text.lines() {
             let row: serde_json::Value = serde_json::from_str(line)?;
             if let Some(s) = row.get("input").and_then(serde_json::Value::as_str) {
-                inputs.push(s.as_bytes().to_vec());
+                let id = row.get("id").and_then(serde_json::Value::as_str);
+                cases.push((id.unwrap_or("?").to_owned(), s.as_bytes().to_vec()));
             }
         }
     }
-    let mut denied = 0usize;
-    for _ in 0..rounds {
-        for input in &inputs {
-            let verdict = guard.screen_action(black_box(input));
-            denied += usize::from(verdict.decision == guardrail_core::Decision::Deny);
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.first().map(String::as_str) {
+        Some("--id") => {
+            let want = args.get(1).ok_or("--id needs a case id")?;
+            let n: usize = args.get(2).map_or(Ok(100_000), |s| s.parse())?;
+            let input = &cases
+                .iter()
+                .find(|(id, _)| id == want)
+                .ok_or("no such id")?
+                .1;
+            for _ in 0..n {
+                black_box(guard.screen_action(black_box(input)));
+            }
+        }
+        Some("--per-case") => {
+            let mut rows = Vec::new();
+            for (id, input) in &cases {
+                let mut best = f64::INFINITY;
+                for _ in 0..5 {
+                    let t = Instant::now();
+                    for _ in 0..200 {
+                        black_box(guard.screen_action(black_box(input)));
+                    }
+                    best = best.min(t.elapsed().as_nanos() as f64 / 200.0);
+                }
+                let v = guard.screen_action(input);
+                let code = v.primary_code().map_or("-", |c| c.as_str());
+                rows.push((best, id, v.decision.as_str(), code, input.len()));
+            }
+            rows.sort_by(|a, b| a.0.total_cmp(&b.0));
+            for (t, id, decision, code, len) in &rows {
+                println!("{t:8.0} ns  {id:24} {decision:6} {code:24} {len} bytes");
+            }
+        }
+        rounds => {
+            let rounds: usize = rounds.map_or(Ok(20), str::parse)?;
+            let mut denied = 0usize;
+            for _ in 0..rounds {
+                for (_, input) in &cases {
+                    let verdict = guard.screen_action(black_box(input));
+                    denied += usize::from(verdict.decision == guardrail_core::Decision::Deny);
+                }
+            }
+            println!("{} inputs x {rounds} rounds, {denied} denies", cases.len());
         }
     }
-    println!("{} inputs x {rounds} rounds, {denied} denies", inputs.len());
     Ok(())
 }

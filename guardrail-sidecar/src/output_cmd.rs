@@ -153,6 +153,19 @@ struct PiiLines {
 }
 
 impl PiiLines {
+    /// The next complete line (or a piece of `MAX_PII_LINE` bytes, or with `last` whatever is
+    /// left), taken out of the pending bytes.
+    fn next_line(&mut self, last: bool) -> Option<Vec<u8>> {
+        let cut = match self.pending.iter().position(|&b| b == b'\n') {
+            Some(i) => i + 1,
+            None if self.pending.len() >= MAX_PII_LINE || (last && !self.pending.is_empty()) => {
+                self.pending.len().min(MAX_PII_LINE)
+            }
+            None => return None,
+        };
+        Some(self.pending.drain(..cut).collect())
+    }
+
     /// Writes `bytes` to `out` with the PII of every complete line replaced; holds back an
     /// incomplete line until its end arrives (or `last`). A line that is not UTF-8 passes as is.
     fn redact(
@@ -164,17 +177,7 @@ impl PiiLines {
         out: &mut impl Write,
     ) -> std::io::Result<()> {
         self.pending.extend_from_slice(bytes);
-        loop {
-            let cut = match self.pending.iter().position(|&b| b == b'\n') {
-                Some(i) => i + 1,
-                None if self.pending.len() >= MAX_PII_LINE
-                    || (last && !self.pending.is_empty()) =>
-                {
-                    self.pending.len().min(MAX_PII_LINE)
-                }
-                None => return Ok(()),
-            };
-            let line: Vec<u8> = self.pending.drain(..cut).collect();
+        while let Some(line) = self.next_line(last) {
             let Ok(text) = std::str::from_utf8(&line) else {
                 out.write_all(&line)?;
                 continue;
@@ -191,8 +194,11 @@ impl PiiLines {
             }
             out.write_all(line.get(at..).unwrap_or_default())?;
         }
+        Ok(())
     }
 
+    /// PII findings of every complete line (offsets into the whole stream); holds back an
+    /// incomplete line like [`PiiLines::redact`]. A line that is not UTF-8 is skipped.
     fn feed(
         &mut self,
         pii: &PiiScanner,
@@ -201,20 +207,9 @@ impl PiiLines {
     ) -> Vec<(&'static str, usize, usize, f32)> {
         self.pending.extend_from_slice(chunk);
         let mut found = Vec::new();
-        loop {
-            let cut = match self.pending.iter().position(|&b| b == b'\n') {
-                Some(i) => i + 1,
-                None if self.pending.len() >= MAX_PII_LINE
-                    || (last && !self.pending.is_empty()) =>
-                {
-                    self.pending.len().min(MAX_PII_LINE)
-                }
-                None => break,
-            };
-            let line: Vec<u8> = self.pending.drain(..cut).collect();
-            let text = String::from_utf8_lossy(&line);
-            if text.len() == line.len() {
-                for f in pii.scan(&text) {
+        while let Some(line) = self.next_line(last) {
+            if let Ok(text) = std::str::from_utf8(&line) {
+                for f in pii.scan(text) {
                     found.push((
                         f.entity_type,
                         self.offset + f.start,

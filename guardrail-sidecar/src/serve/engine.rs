@@ -165,11 +165,17 @@ fn normalize(host: &str) -> String {
 mod tests {
     use super::*;
 
-    #[test]
-    fn reload_keeps_an_unchanged_input_screener() {
-        let dir = std::env::temp_dir().join(format!("guardrail-engine-{}", std::process::id()));
+    /// A fresh directory for one test and the path of a policy file in it.
+    fn policy_path(test: &str) -> (std::path::PathBuf, std::path::PathBuf) {
+        let dir = std::env::temp_dir().join(format!("guardrail-{test}-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("policy.toml");
+        (dir, path)
+    }
+
+    #[test]
+    fn reload_keeps_an_unchanged_input_screener() {
+        let (dir, path) = policy_path("engine");
         std::fs::write(&path, "[http]\nallow = [\"a.example.com\"]\n").unwrap();
         let first = Engine::load(Some(&path), &[]).unwrap();
         std::fs::write(&path, "[http]\nallow = [\"b.example.com\"]\n").unwrap();
@@ -186,13 +192,8 @@ mod tests {
         let _ = std::fs::remove_dir_all(dir);
     }
 
-    #[test]
-    fn the_policy_names_what_may_be_granted() {
-        let dir = std::env::temp_dir().join(format!("guardrail-grant-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("policy.toml");
-        std::fs::write(&path, "[http]\ngrantable = [\"api.example.com\"]\n").unwrap();
-        let engine = Engine::load(Some(&path), &[]).unwrap();
+    /// `api.example.com` is grantable in `engine` but not allowed; nothing else is grantable.
+    fn assert_grants_api_only(engine: &Engine) {
         let raw = br#"{"tool":"http_get","args":{"url":"https://api.example.com/x"}}"#;
         assert_eq!(
             engine
@@ -203,7 +204,7 @@ mod tests {
             Some("host_not_allowed"),
             "grantable is not allowed until granted"
         );
-        let (guard, granted) = engine.guard_with(&["api.example.com".to_owned()]).unwrap();
+        let (guard, granted) = engine.guard_with(&["API.example.com".to_owned()]).unwrap();
         assert_eq!(granted, ["api.example.com"]);
         assert_ne!(
             guard.screen_action(raw).decision,
@@ -211,6 +212,13 @@ mod tests {
         );
         let refused = engine.guard_with(&["evil.example".to_owned()]).unwrap_err();
         assert_eq!(refused.code(), tonic::Code::PermissionDenied);
+    }
+
+    #[test]
+    fn the_policy_names_what_may_be_granted() {
+        let (dir, path) = policy_path("grant");
+        std::fs::write(&path, "[http]\ngrantable = [\"api.example.com\"]\n").unwrap();
+        assert_grants_api_only(&Engine::load(Some(&path), &[]).unwrap());
         std::fs::write(&path, "[http]\ngrantable = [\"https://x\"]\n").unwrap();
         let err = Engine::load(Some(&path), &[]).unwrap_err();
         assert!(err.to_string().contains("http.grantable[0]"), "{err}");
@@ -218,25 +226,8 @@ mod tests {
     }
 
     #[test]
-    fn grants_only_grantable_hosts() {
-        let engine = Engine::load(None, &["API.Example.com".to_owned()]).unwrap();
-        let raw = br#"{"tool":"http_get","args":{"url":"https://api.example.com/x"}}"#;
-        assert_eq!(
-            engine
-                .guard()
-                .screen_action(raw)
-                .primary_code()
-                .map(|c| c.as_str()),
-            Some("host_not_allowed")
-        );
-        let (guard, granted) = engine.guard_with(&["api.example.com".to_owned()]).unwrap();
-        assert_eq!(granted, vec!["api.example.com".to_owned()]);
-        assert_ne!(
-            guard.screen_action(raw).decision,
-            guardrail_core::Decision::Deny
-        );
-        let err = engine.guard_with(&["evil.example".to_owned()]).unwrap_err();
-        assert_eq!(err.code(), tonic::Code::PermissionDenied);
+    fn the_server_flag_adds_grantable_hosts() {
+        assert_grants_api_only(&Engine::load(None, &["API.Example.com".to_owned()]).unwrap());
     }
 
     #[test]
