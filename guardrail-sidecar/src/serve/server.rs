@@ -134,21 +134,7 @@ impl pb::guardrail_server::Guardrail for GuardrailService {
             .or_else(|| verdict.calls.first())
             .and_then(|c| c.tool.as_deref());
         m.decision(rpc, attributed, verdict.decision, &codes);
-        let Context {
-            goal_id,
-            task_id,
-            lane,
-        } = &req.context;
         shared.audit.record(&AuditRecord {
-            ts_ms: now_ms(),
-            event: "decision",
-            rpc: rpc.as_str(),
-            identity: &caller.identity,
-            peer: caller.peer,
-            goal_id,
-            task_id,
-            lane,
-            decision: verdict.decision.as_str(),
             reasons: codes,
             tools: verdict
                 .calls
@@ -156,19 +142,22 @@ impl pb::guardrail_server::Guardrail for GuardrailService {
                 .filter_map(|c| c.tool.as_deref())
                 .collect(),
             granted_hosts: &granted,
-            rules: Vec::new(),
             reviews: verdict
                 .calls
                 .iter()
                 .filter_map(|c| c.approval.as_ref())
                 .map(|t| review_ref(&t.id))
                 .collect(),
-            approver: None,
-            source: None,
             bytes: req.model_output.len() as u64,
-            policy_hash: &verdict.policy_hash,
-            model_hash: "",
-            duration_us: micros(started),
+            ..audit_line(
+                "decision",
+                rpc,
+                &caller,
+                Some(&req.context),
+                verdict.decision.as_str(),
+                &verdict.policy_hash,
+                started,
+            )
         });
         let reply = convert::action_verdict(&verdict, granted);
         m.request(rpc, started.elapsed());
@@ -217,32 +206,20 @@ impl pb::guardrail_server::Guardrail for GuardrailService {
         let codes: Vec<&'static str> = verdict.reasons.iter().map(|r| r.code.as_str()).collect();
         m.decision(rpc, None, verdict.decision, &codes);
         let policy_hash = engine.guard().policy_hash().to_owned();
-        let Context {
-            goal_id,
-            task_id,
-            lane,
-        } = &req.context;
         shared.audit.record(&AuditRecord {
-            ts_ms: now_ms(),
-            event: "decision",
-            rpc: rpc.as_str(),
-            identity: &caller.identity,
-            peer: caller.peer,
-            goal_id,
-            task_id,
-            lane,
-            decision: verdict.decision.as_str(),
             reasons: codes,
-            tools: Vec::new(),
-            granted_hosts: &[],
-            rules: Vec::new(),
-            reviews: Vec::new(),
-            approver: None,
             source: Some(verdict.source.as_str()),
             bytes: req.text.len() as u64,
-            policy_hash: &policy_hash,
             model_hash: engine.model_hash(),
-            duration_us: micros(started),
+            ..audit_line(
+                "decision",
+                rpc,
+                &caller,
+                Some(&req.context),
+                verdict.decision.as_str(),
+                &policy_hash,
+                started,
+            )
         });
         let reply = convert::input_verdict(&verdict, &policy_hash, engine.model_hash());
         m.request(rpc, started.elapsed());
@@ -439,32 +416,19 @@ impl pb::guardrail_server::Guardrail for GuardrailService {
             vec![ReasonCode::ApprovalInvalid.as_str()]
         };
         shared.metrics.decision(rpc, None, decision, &codes);
-        let Context {
-            goal_id,
-            task_id,
-            lane,
-        } = &req.context;
         shared.audit.record(&AuditRecord {
-            ts_ms: now_ms(),
-            event: "review",
-            rpc: rpc.as_str(),
-            identity: &caller.identity,
-            peer: caller.peer,
-            goal_id,
-            task_id,
-            lane,
-            decision: decision.as_str(),
             reasons: codes,
-            tools: Vec::new(),
-            granted_hosts: &[],
-            rules: Vec::new(),
             reviews: vec![review_ref(&req.review_id)],
             approver: approver.as_deref(),
-            source: None,
-            bytes: 0,
-            policy_hash: shared.engine.load().guard().policy_hash(),
-            model_hash: "",
-            duration_us: micros(started),
+            ..audit_line(
+                "review",
+                rpc,
+                &caller,
+                Some(&req.context),
+                decision.as_str(),
+                shared.engine.load().guard().policy_hash(),
+                started,
+            )
         });
         shared.metrics.request(rpc, started.elapsed());
         Ok(Response::new(reply))
@@ -490,6 +454,44 @@ fn review_refused(e: &ApprovalError) {
         tracing::warn!(error = %e, suppressed, "cannot open a review; the call stays unapproved");
     } else {
         SUPPRESSED.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// An audit line with the fields every event has (time, caller, context, decision, policy,
+/// duration so far); the event's own fields start empty, to be set with struct update syntax.
+fn audit_line<'a>(
+    event: &'static str,
+    rpc: Rpc,
+    caller: &'a Caller,
+    context: Option<&'a Context>,
+    decision: &'static str,
+    policy_hash: &'a str,
+    started: Instant,
+) -> AuditRecord<'a> {
+    let (goal_id, task_id, lane) = context.map_or(("", "", ""), |c| {
+        (c.goal_id.as_str(), c.task_id.as_str(), c.lane.as_str())
+    });
+    AuditRecord {
+        ts_ms: now_ms(),
+        event,
+        rpc: rpc.as_str(),
+        identity: &caller.identity,
+        peer: caller.peer.clone(),
+        goal_id,
+        task_id,
+        lane,
+        decision,
+        reasons: Vec::new(),
+        tools: Vec::new(),
+        granted_hosts: &[],
+        rules: Vec::new(),
+        reviews: Vec::new(),
+        approver: None,
+        source: None,
+        bytes: 0,
+        policy_hash,
+        model_hash: "",
+        duration_us: micros(started),
     }
 }
 
@@ -528,26 +530,17 @@ impl GuardrailService {
         outcome.map_err(|e| self.fail(rpc, approval_status(&e)))?;
         let policy_hash = shared.engine.load().guard().policy_hash().to_owned();
         shared.audit.record(&AuditRecord {
-            ts_ms: now_ms(),
-            event: "review",
-            rpc: rpc.as_str(),
-            identity: &caller.identity,
-            peer: caller.peer.clone(),
-            goal_id: "",
-            task_id: "",
-            lane: "",
-            decision: resolution.decision.as_str(),
-            reasons: Vec::new(),
-            tools: Vec::new(),
-            granted_hosts: &[],
-            rules: Vec::new(),
             reviews: vec![review_ref(&resolution.review_id)],
             approver: Some(&resolution.approver),
-            source: None,
-            bytes: 0,
-            policy_hash: &policy_hash,
-            model_hash: "",
-            duration_us: micros(started),
+            ..audit_line(
+                "review",
+                rpc,
+                caller,
+                None,
+                resolution.decision.as_str(),
+                &policy_hash,
+                started,
+            )
         });
         shared.metrics.request(rpc, started.elapsed());
         Ok(Response::new(pb::ReviewResolution {
@@ -577,36 +570,23 @@ impl GuardrailService {
         let mut rules: Vec<&str> = findings.iter().map(|f| &*f.rule).collect();
         rules.sort_unstable();
         rules.dedup();
-        let Context {
-            goal_id,
-            task_id,
-            lane,
-        } = context;
+        let decision = if findings.is_empty() {
+            "clean"
+        } else {
+            "redacted"
+        };
         shared.audit.record(&AuditRecord {
-            ts_ms: now_ms(),
-            event: "scan",
-            rpc: rpc.as_str(),
-            identity: &caller.identity,
-            peer: caller.peer.clone(),
-            goal_id,
-            task_id,
-            lane,
-            decision: if findings.is_empty() {
-                "clean"
-            } else {
-                "redacted"
-            },
-            reasons: Vec::new(),
-            tools: Vec::new(),
-            granted_hosts: &[],
             rules,
-            reviews: Vec::new(),
-            approver: None,
-            source: None,
             bytes,
-            policy_hash: &policy_hash,
-            model_hash: "",
-            duration_us: micros(started),
+            ..audit_line(
+                "scan",
+                rpc,
+                caller,
+                Some(context),
+                decision,
+                &policy_hash,
+                started,
+            )
         });
         m.request(rpc, started.elapsed());
         pb::ScanOutputResponse {
