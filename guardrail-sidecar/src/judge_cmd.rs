@@ -4,18 +4,16 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::time::Instant;
 
 use anyhow::{Context, Result, anyhow, bail};
 use clap::{Args, Subcommand};
-use guardrail_core::check::sql::Dialect;
 use guardrail_core::judge::calibrate::{self, LabeledAction};
 use guardrail_core::judge::{CallJudgement, Judge, JudgeConfig};
-use guardrail_core::replay::action::{self as replay_action, CaseResult, Expect};
-use guardrail_core::{ActionOptions, ActionVerdict, Decision, Guard, Policy, PolicyIssue};
+use guardrail_core::replay::action::{self as replay_action, CaseResult};
+use guardrail_core::{ActionVerdict, Decision, Guard, Policy, PolicyIssue};
 use serde::Serialize;
 
-/// Largest corpus file read, in bytes.
+/// Largest policy file read as text, in bytes.
 const MAX_CORPUS_BYTES: u64 = 256 << 20;
 
 /// Judge endpoint flags for `check` and `replay`; they override the policy's `[judge]`.
@@ -156,15 +154,6 @@ struct CaseLine<'a> {
     judge: &'a [CaseJudgement],
 }
 
-/// A replay row: the action corpus format plus the task context.
-#[derive(Debug, serde::Deserialize)]
-struct Row {
-    #[serde(flatten)]
-    case: replay_action::ActionCase,
-    #[serde(default)]
-    context: String,
-}
-
 fn read_limited(path: &Path) -> Result<String> {
     use std::io::Read;
     let file =
@@ -182,82 +171,6 @@ fn read_limited(path: &Path) -> Result<String> {
     Ok(text)
 }
 
-fn replay_row(
-    guard: &Guard,
-    judge: &Judge,
-    line: &str,
-    location: &str,
-) -> (CaseResult, Vec<CaseJudgement>) {
-    let mut result = CaseResult {
-        id: location.to_owned(),
-        category: "-".into(),
-        expect: None,
-        decision: None,
-        correct: false,
-        reasons: Vec::new(),
-        us: 0.0,
-        error: None,
-    };
-    let row: Row = match serde_json::from_str(line) {
-        Ok(r) => r,
-        Err(e) => {
-            result.error = Some(format!("{location}: not a corpus row: {e}"));
-            return (result, Vec::new());
-        }
-    };
-    if !row.case.id.is_empty() {
-        result.id.clone_from(&row.case.id);
-    }
-    result.category = row.case.category.clone().unwrap_or_else(|| "-".into());
-    result.expect = Some(row.case.expect);
-    let Ok(dialect) = row
-        .case
-        .dialect
-        .as_deref()
-        .map(str::parse::<Dialect>)
-        .transpose()
-    else {
-        result.error = Some(format!("{location}: unknown dialect"));
-        return (result, Vec::new());
-    };
-    let bytes = match row.case.bytes() {
-        Ok(b) => b,
-        Err(e) => {
-            result.error = Some(format!("{location}: {e}"));
-            return (result, Vec::new());
-        }
-    };
-    let options = ActionOptions {
-        dialect,
-        all_findings: false,
-    };
-    let start = Instant::now();
-    let mut verdict = guard.screen_action_with(&bytes, &options);
-    let judged = if verdict.decision == Decision::Review {
-        judge.review(&mut verdict, &row.context)
-    } else {
-        Vec::new()
-    };
-    result.us = start.elapsed().as_secs_f64() * 1e6;
-    result.decision = Some(verdict.decision);
-    result.reasons = verdict.reasons.iter().map(|r| r.code).collect();
-    result.correct = match row.case.expect {
-        Expect::Deny => verdict.decision == Decision::Deny,
-        Expect::Allow => verdict.decision != Decision::Deny,
-    };
-    let judged = judged
-        .into_iter()
-        .map(|j| CaseJudgement {
-            call: j.call,
-            decision: j.verdict.decision,
-            score: j.verdict.score,
-            seed: j.verdict.seed,
-            reason: j.verdict.reason.map(|r| r.message),
-        })
-        .collect();
-    (result, judged)
-}
-
 /// `replay --kind action` with the judge deciding `review` calls; per-case lines carry the
 /// judge's score and seed.
 pub fn replay(
@@ -266,20 +179,25 @@ pub fn replay(
     corpus: &[PathBuf],
     per_case: Option<&Path>,
 ) -> Result<ExitCode> {
-    let mut results = Vec::new();
-    let mut judgements = Vec::new();
-    for path in corpus {
-        let text = read_limited(path)?;
-        for (index, line) in text.lines().enumerate() {
-            if line.trim().is_empty() {
-                continue;
+    let (results, judgements): (Vec<CaseResult>, Vec<Vec<CaseJudgement>>) =
+        replay_action::replay_files_with(guard, corpus, |verdict, case| {
+            if verdict.decision != Decision::Review {
+                return Vec::new();
             }
-            let location = format!("{}:{}", path.display(), index + 1);
-            let (result, judged) = replay_row(guard, judge, line, &location);
-            results.push(result);
-            judgements.push(judged);
-        }
-    }
+            judge
+                .review(verdict, &case.context)
+                .into_iter()
+                .map(|j| CaseJudgement {
+                    call: j.call,
+                    decision: j.verdict.decision,
+                    score: j.verdict.score,
+                    seed: j.verdict.seed,
+                    reason: j.verdict.reason.map(|r| r.message),
+                })
+                .collect()
+        })?
+        .into_iter()
+        .unzip();
     let judged = judgements.iter().filter(|j| !j.is_empty()).count();
     if let Some(path) = per_case {
         let file = std::fs::File::create(path)

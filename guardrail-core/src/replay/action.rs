@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{Latency, ReplayError};
 use crate::check::sql::Dialect;
-use crate::guard::{ActionOptions, Guard};
+use crate::guard::{ActionOptions, ActionVerdict, Guard};
 use crate::verdict::{Decision, ReasonCode};
 
 /// Largest corpus line accepted, in bytes.
@@ -38,6 +38,9 @@ pub struct ActionCase {
     /// `area/sub`.
     #[serde(default)]
     pub category: Option<String>,
+    /// The agent's task, for a second stage that judges the action against it (judge corpora).
+    #[serde(default)]
+    pub context: String,
 }
 
 /// The label of a case.
@@ -113,18 +116,37 @@ pub fn replay_files(
     guard: &Guard,
     paths: &[impl AsRef<Path>],
 ) -> Result<Vec<CaseResult>, ReplayError> {
+    let results = replay_files_with(guard, paths, |_, _| ())?;
+    Ok(results.into_iter().map(|(r, ())| r).collect())
+}
+
+/// [`replay_files`] with a second stage: `second` sees each verdict right after screening and
+/// may change it (a judge deciding `review` calls against the row's `context`); the case is
+/// scored and timed with it. What `second` returns comes back beside the case result
+/// (`T::default()` for a row that could not be screened).
+pub fn replay_files_with<T: Default>(
+    guard: &Guard,
+    paths: &[impl AsRef<Path>],
+    mut second: impl FnMut(&mut ActionVerdict, &ActionCase) -> T,
+) -> Result<Vec<(CaseResult, T)>, ReplayError> {
     let mut results = Vec::new();
     super::for_each_line(paths, |path, number, line| {
         results.push(replay_line(
             guard,
             line,
             &format!("{}:{number}", path.display()),
+            &mut second,
         ));
     })?;
     Ok(results)
 }
 
-fn replay_line(guard: &Guard, line: &[u8], location: &str) -> CaseResult {
+fn replay_line<T: Default>(
+    guard: &Guard,
+    line: &[u8],
+    location: &str,
+    second: &mut impl FnMut(&mut ActionVerdict, &ActionCase) -> T,
+) -> (CaseResult, T) {
     let mut result = CaseResult {
         id: location.to_owned(),
         category: "-".into(),
@@ -139,7 +161,7 @@ fn replay_line(guard: &Guard, line: &[u8], location: &str) -> CaseResult {
         Ok(c) => c,
         Err(e) => {
             result.error = Some(format!("{location}: not a corpus row: {e}"));
-            return result;
+            return (result, T::default());
         }
     };
     if !case.id.is_empty() {
@@ -156,14 +178,14 @@ fn replay_line(guard: &Guard, line: &[u8], location: &str) -> CaseResult {
         Ok(d) => d,
         Err(_) => {
             result.error = Some(format!("{location}: unknown dialect"));
-            return result;
+            return (result, T::default());
         }
     };
     let bytes = match case.bytes() {
         Ok(b) => b,
         Err(e) => {
             result.error = Some(format!("{location}: {e}"));
-            return result;
+            return (result, T::default());
         }
     };
     let options = ActionOptions {
@@ -171,7 +193,8 @@ fn replay_line(guard: &Guard, line: &[u8], location: &str) -> CaseResult {
         all_findings: false,
     };
     let start = Instant::now();
-    let verdict = guard.screen_action_with(&bytes, &options);
+    let mut verdict = guard.screen_action_with(&bytes, &options);
+    let extra = second(&mut verdict, &case);
     let ns = start.elapsed().as_nanos();
     #[expect(
         clippy::cast_precision_loss,
@@ -185,7 +208,7 @@ fn replay_line(guard: &Guard, line: &[u8], location: &str) -> CaseResult {
         Expect::Deny => verdict.decision == Decision::Deny,
         Expect::Allow => verdict.decision != Decision::Deny,
     };
-    result
+    (result, extra)
 }
 
 /// Summarizes case results.
