@@ -206,25 +206,7 @@ pub(crate) fn strip_latin_accent(c: char) -> char {
 
 /// Folds a pattern the way [`views`] folds text (used to compile phrase lists).
 pub(crate) fn fold(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut last_space = true;
-    for c in text.chars() {
-        if is_invisible(c) {
-            continue;
-        }
-        let c = visible_ascii_form(c).unwrap_or(c);
-        if c.is_whitespace() {
-            if !last_space {
-                out.push(' ');
-                last_space = true;
-            }
-            continue;
-        }
-        last_space = false;
-        for l in c.to_lowercase() {
-            out.push(strip_latin_accent(l));
-        }
-    }
+    let mut out = folded_view(text, None, strip_latin_accent).text;
     if out.ends_with(' ') {
         out.pop();
     }
@@ -237,6 +219,19 @@ pub(crate) fn views(text: &str) -> (MappedText, MappedText) {
         text: String::with_capacity(text.len()),
         ..MappedText::default()
     };
+    let folded = folded_view(text, Some(&mut normalized), strip_latin_accent);
+    normalized.finish(text.len());
+    (normalized, folded)
+}
+
+/// The folded view of `text`: invisibles dropped, look-alike forms mapped to ASCII, whitespace
+/// runs as one space, lower case, each lower-cased non-ASCII letter passed through `letter`.
+/// With `normalized`, also fills that view (the mapped characters, nothing folded).
+fn folded_view(
+    text: &str,
+    mut normalized: Option<&mut MappedText>,
+    letter: impl Fn(char) -> char,
+) -> MappedText {
     let mut folded = MappedText {
         text: String::with_capacity(text.len()),
         ..MappedText::default()
@@ -249,7 +244,9 @@ pub(crate) fn views(text: &str) -> (MappedText, MappedText) {
             continue;
         }
         let mapped = visible_ascii_form(c).unwrap_or(c);
-        normalized.push_char(offset, len, mapped);
+        if let Some(n) = normalized.as_deref_mut() {
+            n.push_char(offset, len, mapped);
+        }
         if mapped.is_whitespace() {
             if !last_space {
                 folded.push(offset, len, " ");
@@ -262,13 +259,12 @@ pub(crate) fn views(text: &str) -> (MappedText, MappedText) {
             folded.push_char(offset, len, mapped.to_ascii_lowercase());
         } else {
             buf.clear();
-            buf.extend(mapped.to_lowercase().map(strip_latin_accent));
+            buf.extend(mapped.to_lowercase().map(&letter));
             folded.push(offset, len, &buf);
         }
     }
-    normalized.finish(text.len());
     folded.finish(text.len());
-    (normalized, folded)
+    folded
 }
 
 /// Latin lookalikes of Cyrillic and Greek lower-case letters.
@@ -300,36 +296,7 @@ fn latin_lookalike(c: char) -> char {
 /// The folded view with Cyrillic and Greek lookalikes mapped to Latin letters: what a reader
 /// would take the text to say. Used to find spoofed markers.
 pub(crate) fn skeleton(text: &str) -> MappedText {
-    let mut out = MappedText {
-        text: String::with_capacity(text.len()),
-        ..MappedText::default()
-    };
-    let mut last_space = true;
-    let mut buf = String::new();
-    for (offset, c) in text.char_indices() {
-        let len = c.len_utf8();
-        if is_invisible(c) {
-            continue;
-        }
-        let mapped = visible_ascii_form(c).unwrap_or(c);
-        if mapped.is_whitespace() {
-            if !last_space {
-                out.push(offset, len, " ");
-                last_space = true;
-            }
-            continue;
-        }
-        last_space = false;
-        buf.clear();
-        buf.extend(
-            mapped
-                .to_lowercase()
-                .map(|l| latin_lookalike(strip_latin_accent(l))),
-        );
-        out.push(offset, len, &buf);
-    }
-    out.finish(text.len());
-    out
+    folded_view(text, None, |l| latin_lookalike(strip_latin_accent(l)))
 }
 
 #[cfg(test)]
