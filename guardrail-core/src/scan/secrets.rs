@@ -564,13 +564,14 @@ impl SecretScanner {
     }
 
     /// Scans `text` and its decoded views, calling `seen(raw, secret_bytes)` with the plain
-    /// secret bytes of every raw finding (decoded when it came from a view).
+    /// secret bytes of every raw finding (decoded when it came from a view). Returns the views
+    /// (two levels deep), for callers that look for more in them.
     pub(crate) fn collect_with_decodings(
         &self,
         text: &[u8],
         raw: &mut Vec<Raw>,
         seen: &mut dyn FnMut(&Raw, &[u8]),
-    ) {
+    ) -> Vec<View> {
         let first = raw.len();
         let summary = self.collect_summarized(text, raw);
         for r in raw.get(first..).unwrap_or(&[]) {
@@ -583,7 +584,7 @@ impl SecretScanner {
             None => decode::may_have_views(text),
         };
         if !views_possible {
-            return;
+            return Vec::new();
         }
         let mut budget = Budget::new(text.len());
         let mut views: Vec<View> = Vec::new();
@@ -592,7 +593,8 @@ impl SecretScanner {
         for v in &views {
             decode::views(&v.bytes, Some(v), &mut budget, &mut depth2);
         }
-        for v in views.iter().chain(depth2.iter()) {
+        views.append(&mut depth2);
+        for v in &views {
             let mut inner = Vec::new();
             self.collect(&v.bytes, &mut inner);
             for r in inner {
@@ -615,6 +617,7 @@ impl SecretScanner {
                 raw.push(mapped);
             }
         }
+        views
     }
 
     /// Merges raw findings into sorted, non-overlapping findings.

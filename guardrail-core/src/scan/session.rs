@@ -20,7 +20,6 @@
 
 use std::collections::{HashMap, HashSet};
 
-use super::decode::{self, Budget, View};
 use super::redact::RedactionKey;
 use super::secrets::{Raw, SecretScanner};
 use super::{Encoding, Finding};
@@ -178,7 +177,7 @@ impl SeenSecrets {
             }
         };
         let mut raw = Vec::new();
-        scanner.collect_with_decodings(text, &mut raw, &mut |r, s| {
+        let views = scanner.collect_with_decodings(text, &mut raw, &mut |r, s| {
             if self.exact.contains(&self.tag(s)) {
                 consider(SeenMatch {
                     start: r.start,
@@ -195,14 +194,8 @@ impl SeenSecrets {
                     encoding: None,
                 });
             }
-            let mut budget = Budget::new(text.len());
-            let mut views: Vec<View> = Vec::new();
-            decode::views(text, None, &mut budget, &mut views);
-            let mut depth2: Vec<View> = Vec::new();
+            // The views the rule scan decoded, not decoded again.
             for v in &views {
-                decode::views(&v.bytes, Some(v), &mut budget, &mut depth2);
-            }
-            for v in views.iter().chain(depth2.iter()) {
                 if let Some((s, e)) = self.roll(&v.bytes)
                     && let Some((ms, me)) = v.map_span(s, e)
                 {
