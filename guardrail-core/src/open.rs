@@ -12,6 +12,9 @@
 //! be a regular file with a single hard link. Other platforms get
 //! [`io::ErrorKind::Unsupported`].
 //!
+//! [`read_bounded`] reads an opened file (or any reader) up to a size limit, for every
+//! untrusted or configured file the crate loads.
+//!
 //! A refusal is an [`io::Error`] whose inner error is an [`OpenRefusal`]:
 //! `err.get_ref().and_then(|e| e.downcast_ref::<OpenRefusal>())`.
 
@@ -404,6 +407,29 @@ mod unix {
     }
 }
 
+/// Reads all of `reader` when it holds at most `limit` bytes. More is an error of kind
+/// [`io::ErrorKind::FileTooLarge`] ("larger than `limit` bytes"), found after reading at most
+/// one byte past the limit: nothing larger is ever held in memory.
+pub fn read_bounded(reader: impl io::Read, limit: u64) -> io::Result<Vec<u8>> {
+    let mut bytes = Vec::new();
+    io::Read::read_to_end(
+        &mut io::Read::take(reader, limit.saturating_add(1)),
+        &mut bytes,
+    )?;
+    if u64::try_from(bytes.len()).unwrap_or(u64::MAX) > limit {
+        return Err(too_large(limit));
+    }
+    Ok(bytes)
+}
+
+/// The error [`read_bounded`] returns past its limit.
+pub(crate) fn too_large(limit: u64) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::FileTooLarge,
+        format!("larger than {limit} bytes"),
+    )
+}
+
 #[cfg(test)]
 #[cfg(unix)]
 mod tests {
@@ -413,6 +439,18 @@ mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     use super::*;
+
+    #[test]
+    fn bounded_reads_stop_one_byte_past_the_limit() {
+        assert_eq!(read_bounded(&b"abcd"[..], 4).unwrap(), b"abcd");
+        assert_eq!(read_bounded(&b""[..], 0).unwrap(), b"");
+        let err = read_bounded(&b"abcde"[..], 4).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::FileTooLarge);
+        assert_eq!(err.to_string(), "larger than 4 bytes");
+        // An endless reader is refused without reading it all.
+        let err = read_bounded(io::repeat(b'x'), 1 << 20).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::FileTooLarge);
+    }
 
     /// A fresh directory tree under the system temp dir, removed on drop.
     struct Sandbox {

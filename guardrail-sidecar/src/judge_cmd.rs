@@ -5,16 +5,13 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use anyhow::{Context, Result, anyhow, bail};
+use anyhow::{Context, Result, anyhow};
 use clap::{Args, Subcommand};
 use guardrail_core::judge::calibrate::{self, LabeledAction};
 use guardrail_core::judge::{CallJudgement, Judge, JudgeConfig};
 use guardrail_core::replay::action::{self as replay_action, CaseResult};
 use guardrail_core::{ActionVerdict, Decision, Guard, Policy, PolicyIssue};
 use serde::Serialize;
-
-/// Largest policy file read as text, in bytes.
-const MAX_CORPUS_BYTES: u64 = 256 << 20;
 
 /// Judge endpoint flags for `check` and `replay`; they override the policy's `[judge]`.
 #[derive(Debug, Clone, Default, Args)]
@@ -154,23 +151,6 @@ struct CaseLine<'a> {
     judge: &'a [CaseJudgement],
 }
 
-fn read_limited(path: &Path) -> Result<String> {
-    use std::io::Read;
-    let file =
-        std::fs::File::open(path).with_context(|| format!("cannot open `{}`", path.display()))?;
-    let mut text = String::new();
-    file.take(MAX_CORPUS_BYTES + 1)
-        .read_to_string(&mut text)
-        .with_context(|| format!("cannot read `{}`", path.display()))?;
-    if text.len() as u64 > MAX_CORPUS_BYTES {
-        bail!(
-            "`{}` is larger than {MAX_CORPUS_BYTES} bytes",
-            path.display()
-        );
-    }
-    Ok(text)
-}
-
 /// `replay --kind action` with the judge deciding `review` calls; per-case lines carry the
 /// judge's score and seed.
 pub fn replay(
@@ -234,7 +214,7 @@ pub fn run(command: &JudgeCommand) -> Result<ExitCode> {
 
 fn calibrate_cmd(args: &CalibrateArgs) -> Result<ExitCode> {
     let (policy, policy_text) = match &args.config {
-        Some(path) => (Policy::from_file(path)?, read_limited(path)?),
+        Some(path) => Policy::from_file_with_text(path)?,
         None => (Policy::builtin(), String::new()),
     };
     let config = judge_config(

@@ -5,12 +5,13 @@
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand, ValueEnum};
+use guardrail_core::open::read_bounded;
 use guardrail_core::replay::action as replay_action;
 use guardrail_core::{ActionOptions, Decision, Guard, Policy};
 
@@ -163,24 +164,22 @@ fn load_guard(config: Option<&Path>) -> Result<Guard> {
 }
 
 fn read_input(path: &Path) -> Result<Vec<u8>> {
-    let mut buf = Vec::new();
-    if path == Path::new("-") {
-        std::io::stdin()
-            .lock()
-            .take(MAX_CHECK_INPUT)
-            .read_to_end(&mut buf)?;
+    // Inputs of MAX_CHECK_INPUT bytes and more are refused.
+    let limit = MAX_CHECK_INPUT - 1;
+    let read = if path == Path::new("-") {
+        read_bounded(std::io::stdin().lock(), limit)
     } else {
         let file = std::fs::File::open(path)
             .with_context(|| format!("cannot open `{}`", path.display()))?;
-        file.take(MAX_CHECK_INPUT).read_to_end(&mut buf)?;
-    }
-    if buf.len() as u64 >= MAX_CHECK_INPUT {
-        bail!(
+        read_bounded(file, limit)
+    };
+    match read {
+        Err(e) if e.kind() == std::io::ErrorKind::FileTooLarge => bail!(
             "`{}` is larger than {MAX_CHECK_INPUT} bytes",
             path.display()
-        );
+        ),
+        other => Ok(other?),
     }
-    Ok(buf)
 }
 
 fn check(

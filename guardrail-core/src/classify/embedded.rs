@@ -7,7 +7,7 @@
 //! pin, exactly as on disk.
 
 use std::borrow::Cow;
-use std::io::{self, Read as _};
+use std::io;
 use std::path::Path;
 
 /// The directory name that stands for the compiled-in model in `[input.model] dir`.
@@ -56,7 +56,7 @@ const FILES: &[(&str, &[u8])] = &[
 const FILES: &[(&str, &[u8])] = &[];
 
 /// The bytes of `path`: a compiled-in file when `path` is inside [`BUILTIN_DIR`], otherwise
-/// the file read from disk. More than `limit` bytes is an error (`InvalidData`), never a
+/// the file read from disk. More than `limit` bytes is an error (`FileTooLarge`), never a
 /// silent truncation.
 pub(crate) fn read(path: &Path, limit: u64) -> io::Result<Cow<'static, [u8]>> {
     if let Some(name) = builtin_name(path) {
@@ -79,25 +79,11 @@ pub(crate) fn read(path: &Path, limit: u64) -> io::Result<Cow<'static, [u8]>> {
                 )
             })?;
         if u64::try_from(bytes.len()).unwrap_or(u64::MAX) > limit {
-            return Err(too_large(limit));
+            return Err(crate::open::too_large(limit));
         }
         return Ok(Cow::Borrowed(bytes));
     }
-    let mut bytes = Vec::new();
-    std::fs::File::open(path)?
-        .take(limit.saturating_add(1))
-        .read_to_end(&mut bytes)?;
-    if u64::try_from(bytes.len()).unwrap_or(u64::MAX) > limit {
-        return Err(too_large(limit));
-    }
-    Ok(Cow::Owned(bytes))
-}
-
-fn too_large(limit: u64) -> io::Error {
-    io::Error::new(
-        io::ErrorKind::InvalidData,
-        format!("larger than {limit} bytes"),
-    )
+    crate::open::read_bounded(std::fs::File::open(path)?, limit).map(Cow::Owned)
 }
 
 /// The file name when `path` is `BUILTIN_DIR/<name>`.
@@ -150,7 +136,7 @@ mod tests {
         }
         if available() {
             let limited = read(&Path::new(BUILTIN_DIR).join("model.onnx"), 10).unwrap_err();
-            assert_eq!(limited.kind(), io::ErrorKind::InvalidData);
+            assert_eq!(limited.kind(), io::ErrorKind::FileTooLarge);
         }
     }
 }

@@ -279,15 +279,15 @@ pub fn verify_weights(
         source,
     };
     let file = File::open(hashes_file).map_err(read_err)?;
-    let mut bytes = Vec::new();
-    file.take(MAX_LIST_BYTES + 1)
-        .read_to_end(&mut bytes)
-        .map_err(read_err)?;
-    if u64::try_from(bytes.len()).unwrap_or(u64::MAX) > MAX_LIST_BYTES {
-        return Err(HashListError::TooLarge {
-            path: hashes_file.to_path_buf(),
-        });
-    }
+    let bytes = crate::open::read_bounded(file, MAX_LIST_BYTES).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::FileTooLarge {
+            HashListError::TooLarge {
+                path: hashes_file.to_path_buf(),
+            }
+        } else {
+            read_err(e)
+        }
+    })?;
     let text = String::from_utf8(bytes).map_err(|_| HashListError::NotUtf8 {
         path: hashes_file.to_path_buf(),
     })?;

@@ -92,22 +92,28 @@ pub enum CalibrationError {
 
 /// Reads a labeled JSONL file.
 pub fn read_labeled(path: &Path) -> Result<Vec<LabeledAction>, CalibrationError> {
-    use std::io::Read;
     let display = path.display().to_string();
-    let file = std::fs::File::open(path).map_err(|source| CalibrationError::Io {
+    let io = |source| CalibrationError::Io {
         path: display.clone(),
         source,
+    };
+    let file = std::fs::File::open(path).map_err(io)?;
+    let limit = u64::try_from(MAX_CORPUS_BYTES).unwrap_or(u64::MAX);
+    let bytes = crate::open::read_bounded(file, limit).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::FileTooLarge {
+            CalibrationError::TooLarge {
+                path: display.clone(),
+            }
+        } else {
+            io(e)
+        }
     })?;
-    let mut text = String::new();
-    file.take(u64::try_from(MAX_CORPUS_BYTES).unwrap_or(u64::MAX) + 1)
-        .read_to_string(&mut text)
-        .map_err(|source| CalibrationError::Io {
-            path: display.clone(),
-            source,
-        })?;
-    if text.len() > MAX_CORPUS_BYTES {
-        return Err(CalibrationError::TooLarge { path: display });
-    }
+    let text = String::from_utf8(bytes).map_err(|_| {
+        io(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            "stream did not contain valid UTF-8",
+        ))
+    })?;
     let mut rows = Vec::new();
     for (index, line) in text.lines().enumerate() {
         if line.trim().is_empty() {

@@ -224,10 +224,17 @@ impl Policy {
 
     /// Reads and parses a policy file.
     pub fn from_file(path: &Path) -> Result<Policy, PolicyError> {
+        Policy::from_file_with_text(path).map(|(policy, _)| policy)
+    }
+
+    /// [`Policy::from_file`], also returning the file's text (for tools that edit the file,
+    /// such as `judge calibrate` writing thresholds into it).
+    pub fn from_file_with_text(path: &Path) -> Result<(Policy, String), PolicyError> {
         let text = read_limited(path, MAX_POLICY_BYTES)
             .map_err(|e| PolicyError::single("", e).named(path))?;
-        Policy::from_toml_str(&text, Some(path.parent().unwrap_or(Path::new("."))))
-            .map_err(|e| e.named(path))
+        let policy = Policy::from_toml_str(&text, Some(path.parent().unwrap_or(Path::new("."))))
+            .map_err(|e| e.named(path))?;
+        Ok((policy, text))
     }
 
     fn validate(&self) -> Vec<PolicyIssue> {
@@ -341,18 +348,22 @@ fn valid_tool_name(name: &str) -> bool {
 }
 
 fn read_limited(path: &Path, limit: usize) -> Result<String, String> {
-    use std::io::Read;
     let file =
         std::fs::File::open(path).map_err(|e| format!("cannot open `{}`: {e}", path.display()))?;
-    let mut text = String::new();
-    let cap = u64::try_from(limit).unwrap_or(u64::MAX).saturating_add(1);
-    file.take(cap)
-        .read_to_string(&mut text)
-        .map_err(|e| format!("cannot read `{}`: {e}", path.display()))?;
-    if text.len() > limit {
-        return Err(format!("`{}` is larger than {limit} bytes", path.display()));
-    }
-    Ok(text)
+    let bytes =
+        crate::open::read_bounded(file, u64::try_from(limit).unwrap_or(u64::MAX)).map_err(|e| {
+            if e.kind() == std::io::ErrorKind::FileTooLarge {
+                format!("`{}` is larger than {limit} bytes", path.display())
+            } else {
+                format!("cannot read `{}`: {e}", path.display())
+            }
+        })?;
+    String::from_utf8(bytes).map_err(|_| {
+        format!(
+            "cannot read `{}`: stream did not contain valid UTF-8",
+            path.display()
+        )
+    })
 }
 
 #[cfg(test)]

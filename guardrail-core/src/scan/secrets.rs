@@ -993,16 +993,24 @@ fn clip(s: &str) -> String {
 }
 
 fn read_pack(path: &std::path::Path) -> Result<RulePack, String> {
-    let meta =
-        std::fs::metadata(path).map_err(|e| format!("cannot read `{}`: {e}", path.display()))?;
-    if meta.len() > MAX_RULE_FILE_BYTES {
-        return Err(format!(
-            "`{}` is larger than {MAX_RULE_FILE_BYTES} bytes",
+    let read_err = |e: std::io::Error| format!("cannot read `{}`: {e}", path.display());
+    let file = std::fs::File::open(path).map_err(read_err)?;
+    let bytes = crate::open::read_bounded(file, MAX_RULE_FILE_BYTES).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::FileTooLarge {
+            format!(
+                "`{}` is larger than {MAX_RULE_FILE_BYTES} bytes",
+                path.display()
+            )
+        } else {
+            read_err(e)
+        }
+    })?;
+    let text = String::from_utf8(bytes).map_err(|_| {
+        format!(
+            "cannot read `{}`: stream did not contain valid UTF-8",
             path.display()
-        ));
-    }
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| format!("cannot read `{}`: {e}", path.display()))?;
+        )
+    })?;
     toml::from_str(&text).map_err(|e| format!("`{}`: {e}", path.display()))
 }
 

@@ -20,17 +20,15 @@ pub struct TlsPaths {
 }
 
 fn read_pem(path: &Path) -> Result<Vec<u8>> {
-    use std::io::Read;
     let file =
         std::fs::File::open(path).with_context(|| format!("cannot open `{}`", path.display()))?;
-    let mut buf = Vec::new();
-    file.take(MAX_PEM_BYTES + 1)
-        .read_to_end(&mut buf)
-        .with_context(|| format!("cannot read `{}`", path.display()))?;
-    if buf.len() as u64 > MAX_PEM_BYTES {
-        bail!("`{}` is larger than {MAX_PEM_BYTES} bytes", path.display());
+    match guardrail_core::open::read_bounded(file, MAX_PEM_BYTES) {
+        Ok(buf) => Ok(buf),
+        Err(e) if e.kind() == std::io::ErrorKind::FileTooLarge => {
+            bail!("`{}` is larger than {MAX_PEM_BYTES} bytes", path.display())
+        }
+        Err(e) => Err(e).with_context(|| format!("cannot read `{}`", path.display())),
     }
-    Ok(buf)
 }
 
 impl TlsPaths {
