@@ -12,8 +12,8 @@
 //!
 //! Alongside `guardrail.v1.Guardrail` the server runs `grpc.health.v1.Health` and server
 //! reflection (v1 and v1alpha), so `grpcurl` works without the proto file. On SIGTERM (or
-//! Ctrl-C) health turns `NOT_SERVING`, the listener closes and in-flight calls finish (for at
-//! most `--shutdown-grace-ms`).
+//! Ctrl-C) the listener closes first ([`incoming`]), then health turns `NOT_SERVING` on the
+//! connections still open and in-flight calls finish (for at most `--shutdown-grace-ms`).
 //!
 //! # Untrusted input
 //! Every request is limited: the decoded message (`--max-message-bytes`, 4 MiB; larger is
@@ -26,6 +26,7 @@
 pub mod audit;
 pub mod convert;
 pub mod engine;
+pub mod incoming;
 pub mod limits;
 pub mod metrics;
 pub mod reload;
@@ -51,6 +52,7 @@ use tonic::transport::server::TcpIncoming;
 use crate::proto;
 use audit::{AuditDest, AuditSink};
 use engine::Engine;
+use incoming::StopAccepting;
 use limits::Limiter;
 use metrics::Metrics;
 use server::GuardrailService;
@@ -327,13 +329,19 @@ pub async fn serve(
             .context("invalid TLS configuration")?;
     }
     let addr = listener.local_addr()?;
-    let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+    let (incoming, closed) = StopAccepting::new(
+        TcpIncoming::from(listener).with_nodelay(Some(true)),
+        shutdown,
+    );
 
+    // Once the listener is closed: health turns NOT_SERVING for the connections still open,
+    // and the grace period for in-flight calls starts.
     let (drain_tx, drain_rx) = oneshot::channel::<()>();
     let draining_health = health.clone();
-    let signal = async move {
-        shutdown.await;
-        tracing::info!("shutting down: draining in-flight calls");
+    let drained_closed = closed.clone();
+    tokio::spawn(async move {
+        incoming::closed(drained_closed).await;
+        tracing::info!("shutting down: listener closed, draining in-flight calls");
         draining_health
             .set_not_serving::<proto::guardrail_server::GuardrailServer<GuardrailService>>()
             .await;
@@ -341,7 +349,8 @@ pub async fn serve(
             .set_service_status("", tonic_health::ServingStatus::NotServing)
             .await;
         let _ = drain_tx.send(());
-    };
+    });
+    let signal = incoming::closed(closed);
     tracing::info!(
         grpc_addr = %addr,
         policy_hash = %shared.engine.load().guard().policy_hash(),
