@@ -86,6 +86,11 @@ pub fn scan(args: &ScanArgs) -> Result<ExitCode> {
     };
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     let mut stream = StreamScanner::new(&secrets, redaction.clone());
+    // One scan per read: the tail carried between scans is rescanned once per batch.
+    stream.set_batch(CHUNK);
+    if !args.redact {
+        stream.findings_only();
+    }
     let mut pii_lines = PiiLines::default();
     let mut found = false;
     let mut buf = vec![0u8; CHUNK];

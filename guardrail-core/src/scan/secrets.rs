@@ -23,7 +23,7 @@
 //! value = '[A-Za-z0-9_-]{32}'
 //! ```
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -119,6 +119,12 @@ pub struct RuleDef {
     /// that is not a letter).
     #[serde(default)]
     pub ignore_case: bool,
+    /// Pattern rule: runs at a keyword hit only when the named pattern rule, listed earlier
+    /// with the same keyword, reported nothing there (a looser form of the same secret, such
+    /// as a key block without its end line). Runs at every hit when the named rule is
+    /// disabled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fallback_for: Option<String>,
     /// Pattern rule: a `regex::bytes` pattern (Unicode off unless `(?u)`). Exactly one of
     /// `pattern` and `value` is set.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -128,7 +134,8 @@ pub struct RuleDef {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub group: Option<usize>,
     /// How many bytes before a keyword hit a match may start (pattern rules; default 0, at
-    /// most 4096).
+    /// most 4096). With a window reaching back, every match starting up to the keyword is
+    /// reported (and the first one after it); later matches belong to their own keywords.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub before: Option<usize>,
     /// Longest match in bytes; required when the regex is unbounded (at most 16 KiB).
@@ -248,6 +255,8 @@ struct Rule {
     lenient_left: bool,
     stopwords: bool,
     score: f32,
+    /// Index of the rule this one stands in for ([`RuleDef::fallback_for`]).
+    fallback_for: Option<u32>,
 }
 
 /// Case-insensitive substrings, any of which marks a text.
@@ -381,6 +390,7 @@ impl SecretScanner {
         for (i, d) in config.rules.iter().enumerate() {
             add(&mut defs, format!("secrets.rules[{i}]"), d.clone());
         }
+        let known: HashSet<String> = defs.iter().map(|(_, d)| d.id.clone()).collect();
         for (i, id) in config.disable.iter().enumerate() {
             let before = defs.len();
             defs.retain(|(_, d)| &d.id != id);
@@ -445,6 +455,7 @@ impl SecretScanner {
             reach = reach.max(rule_reach);
             rules.push(rule);
         }
+        resolve_fallbacks(&defs, &mut rules, &known, &mut issues);
         let anchors = match Anchors::new(pattern_kws, b"=:>,") {
             Ok(a) => Some(a),
             Err(ki) => {
@@ -765,10 +776,22 @@ impl SecretScanner {
                     return;
                 }
                 let ke = ks + kw.bytes.len();
-                for &ri in &kw.rules {
+                // Rules of this keyword that reported something at this hit (by position).
+                let mut reported = 0u64;
+                for (j, &ri) in kw.rules.iter().enumerate() {
                     let Some(rule) = self.rules.get(ri as usize) else {
                         continue;
                     };
+                    if let Some(primary) = rule.fallback_for
+                        && kw
+                            .rules
+                            .iter()
+                            .position(|&r| r == primary)
+                            .is_some_and(|pj| pj < 64 && reported & (1 << pj) != 0)
+                    {
+                        continue;
+                    }
+                    let found_before = out.len();
                     let Kind::Pattern {
                         re,
                         group,
@@ -806,11 +829,14 @@ impl SecretScanner {
                         re,
                         *group,
                         ws,
-                        *before > 0,
+                        (*before > 0).then_some(ks),
                         hay,
                         &mut st.locs,
                         out,
                     );
+                    if out.len() > found_before && j < 64 {
+                        reported |= 1 << j;
+                    }
                 }
             });
         }
@@ -904,7 +930,7 @@ impl SecretScanner {
         re: &Regex,
         group: usize,
         ws: usize,
-        all: bool,
+        until: Option<usize>,
         hay: &[u8],
         locs: &mut Vec<(u32, CaptureLocations)>,
         out: &mut Vec<Raw>,
@@ -943,16 +969,16 @@ impl SecretScanner {
             if e > s {
                 self.accept(ri, rule, hay, s, e, out);
             }
-            if !all {
-                return;
-            }
             pos = if whole_end > whole_start {
                 whole_end
             } else {
                 whole_end + 1
             };
-            if pos >= hay.len() {
-                return;
+            // A window that starts before its keyword holds every match that may contain the
+            // keyword; one starting after it is found from its own keyword.
+            match until {
+                Some(ks) if pos <= ks && pos < hay.len() => {}
+                _ => return,
             }
         }
     }
@@ -1218,8 +1244,60 @@ fn compile_rule(key: &str, def: &RuleDef, issues: &mut Vec<PolicyIssue>) -> Opti
         lenient_left: def.lenient_left,
         stopwords: def.stopwords,
         score: def.score.unwrap_or(if is_value { 0.8 } else { 0.9 }),
+        fallback_for: None,
     };
     Some((rule, reach))
+}
+
+/// Points each rule with `fallback_for` at the rule it stands in for: an earlier pattern rule
+/// sharing one of its keywords. A disabled rule leaves its fallback running at every hit.
+fn resolve_fallbacks(
+    defs: &[(String, RuleDef)],
+    rules: &mut [Rule],
+    known: &HashSet<String>,
+    issues: &mut Vec<PolicyIssue>,
+) {
+    let index: HashMap<Arc<str>, usize> = rules
+        .iter()
+        .enumerate()
+        .map(|(i, r)| (r.id.clone(), i))
+        .collect();
+    for (key, def) in defs {
+        let Some(name) = def.fallback_for.as_deref() else {
+            continue;
+        };
+        let Some(&me) = index.get(def.id.as_str()) else {
+            continue;
+        };
+        let Some(&primary) = index.get(name) else {
+            if !known.contains(name) {
+                issues.push(PolicyIssue::new(
+                    format!("{key}.fallback_for"),
+                    format!("no rule has id `{}`", clip(name)),
+                ));
+            }
+            continue;
+        };
+        let shares_keyword = defs
+            .iter()
+            .find(|(_, d)| d.id == name)
+            .is_some_and(|(_, d)| {
+                d.pattern.is_some() && d.keywords.iter().any(|k| def.keywords.contains(k))
+            });
+        if def.pattern.is_none() || !shares_keyword || primary >= me {
+            issues.push(PolicyIssue::new(
+                format!("{key}.fallback_for"),
+                format!(
+                    "`{}` must be a pattern rule listed earlier with a keyword of this one",
+                    clip(name)
+                ),
+            ));
+            continue;
+        }
+        if let (Some(rule), Ok(p)) = (rules.get_mut(me), u32::try_from(primary)) {
+            rule.fallback_for = Some(p);
+        }
+    }
 }
 
 /// The rarest byte set every match of a pattern rule holds, when it is rare enough to be

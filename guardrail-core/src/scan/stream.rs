@@ -38,6 +38,8 @@ pub struct StreamScanner<'s> {
     /// Bytes appended since the last scan.
     pending: usize,
     batch: usize,
+    /// Build the redacted text (off: findings only, `redacted` stays empty).
+    redacting: bool,
 }
 
 impl<'s> StreamScanner<'s> {
@@ -51,6 +53,7 @@ impl<'s> StreamScanner<'s> {
             emitted: 0,
             pending: 0,
             batch: BATCH,
+            redacting: true,
         }
     }
 
@@ -58,6 +61,13 @@ impl<'s> StreamScanner<'s> {
     /// batches emit sooner and rescan the carried tail more often.
     pub fn set_batch(&mut self, bytes: usize) -> &mut Self {
         self.batch = bytes.max(1);
+        self
+    }
+
+    /// Reports findings only: [`StreamOutput::redacted`] stays empty, and the stream copies
+    /// nothing but the carried tail.
+    pub fn findings_only(&mut self) -> &mut Self {
+        self.redacting = false;
         self
     }
 
@@ -127,6 +137,9 @@ impl<'s> StreamScanner<'s> {
             }
             cut = self.buf.len().saturating_sub(reach);
         }
+        if self.redacting {
+            out.redacted.reserve(cut.saturating_sub(from));
+        }
         let mut pos = from;
         for f in &findings {
             if f.end <= from || f.start >= cut {
@@ -134,11 +147,13 @@ impl<'s> StreamScanner<'s> {
             }
             let s = f.start.max(from);
             let e = f.end.min(cut);
-            out.redacted
-                .extend_from_slice(self.buf.get(pos..s).unwrap_or(&[]));
             let secret = self.buf.get(s..e).unwrap_or(&[]);
-            out.redacted
-                .extend_from_slice(&placeholder(&f.rule, secret, &self.redaction));
+            if self.redacting {
+                out.redacted
+                    .extend_from_slice(self.buf.get(pos..s).unwrap_or(&[]));
+                out.redacted
+                    .extend_from_slice(&placeholder(&f.rule, secret, &self.redaction));
+            }
             if let Some(seen) = seen.as_deref_mut() {
                 seen.insert(secret);
             }
@@ -148,8 +163,10 @@ impl<'s> StreamScanner<'s> {
             out.findings.push(abs);
             pos = e;
         }
-        out.redacted
-            .extend_from_slice(self.buf.get(pos..cut).unwrap_or(&[]));
+        if self.redacting {
+            out.redacted
+                .extend_from_slice(self.buf.get(pos..cut).unwrap_or(&[]));
+        }
         self.emitted = self.base + cut;
         let keep_from = cut.saturating_sub(reach);
         self.buf.drain(..keep_from);

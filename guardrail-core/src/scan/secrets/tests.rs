@@ -384,6 +384,95 @@ fn config_override_and_disable() {
     assert!(toml::from_str::<SecretRulesConfig>("bogus = 1").is_err());
 }
 
+#[test]
+fn fallback_rule_runs_only_where_its_primary_found_nothing() {
+    let pack = |extra: &str| -> SecretRulesConfig {
+        toml::from_str(&format!(
+            r#"
+            builtin = false
+            {extra}
+            [[rules]]
+            id = "acme-full"
+            keywords = ["acme_"]
+            pattern = '\b(acme_[a-z]{{10}})\b'
+            score = 0.5
+            [[rules]]
+            id = "acme-short"
+            keywords = ["acme_"]
+            fallback_for = "acme-full"
+            pattern = '\b(acme_[a-z0-9]{{4,10}})\b'
+            score = 0.9
+            "#
+        ))
+        .unwrap()
+    };
+    let s = SecretScanner::new(&pack("")).unwrap();
+    // Had both run, the merged finding would carry the higher-scoring fallback's id.
+    let f = s.scan(b"x acme_abcdefghij y");
+    assert_eq!(f.len(), 1, "{f:?}");
+    assert_eq!(&*f[0].rule, "acme-full");
+    let f = s.scan(b"x acme_ab12 y");
+    assert_eq!(f.len(), 1, "{f:?}");
+    assert_eq!(&*f[0].rule, "acme-short");
+
+    let s = SecretScanner::new(&pack(r#"disable = ["acme-full"]"#)).unwrap();
+    let f = s.scan(b"x acme_abcdefghij y");
+    assert_eq!(f.len(), 1, "{f:?}");
+    assert_eq!(&*f[0].rule, "acme-short");
+
+    // The builtin truncated key block stands in for the whole block.
+    let head = "-----BEGIN RSA PRIVATE KEY-----\n";
+    let body = "MIIEpQIBAAKCAQEAn6/O8li+SX4m98LLYt/PKSzEmQ++ZBD7Loh9P13f4yQ92EF3\n";
+    let truncated = format!("cat id_rsa | head -2\n{head}{body}");
+    let f = scanner().scan(truncated.as_bytes());
+    assert_eq!(f.len(), 1, "{f:?}");
+    assert_eq!(&*f[0].rule, "private-key-truncated");
+    let whole = format!("{head}{body}-----END RSA PRIVATE KEY-----\n");
+    let f = scanner().scan(whole.as_bytes());
+    assert_eq!(f.len(), 1, "{f:?}");
+    assert_eq!(&*f[0].rule, "private-key");
+}
+
+#[test]
+fn fallback_must_name_an_earlier_pattern_rule_with_its_keyword() {
+    let cfg: SecretRulesConfig = toml::from_str(
+        r#"
+        builtin = false
+        [[rules]]
+        id = "late"
+        keywords = ["acme_"]
+        fallback_for = "early"
+        pattern = 'acme_[a-z]{4}'
+        [[rules]]
+        id = "early"
+        keywords = ["acme_"]
+        pattern = 'acme_[a-z]{10}'
+        [[rules]]
+        id = "orphan"
+        keywords = ["zed_"]
+        fallback_for = "nobody"
+        pattern = 'zed_[a-z]{4}'
+        [[rules]]
+        id = "elsewhere"
+        keywords = ["zed_"]
+        fallback_for = "early"
+        pattern = 'zed_[a-z]{8}'
+        "#,
+    )
+    .unwrap();
+    let issues = SecretScanner::new(&cfg).unwrap_err();
+    let keys: Vec<&str> = issues.iter().map(|i| i.key.as_str()).collect();
+    assert_eq!(
+        keys,
+        [
+            "secrets.rules[0].fallback_for",
+            "secrets.rules[2].fallback_for",
+            "secrets.rules[3].fallback_for"
+        ],
+        "{issues:?}"
+    );
+}
+
 // ---------------------------------------------------------------------------------------------
 // No panics
 
