@@ -1,7 +1,6 @@
 //! The second-stage judge on the command line: `guardrail judge calibrate`, and the judge in
 //! `check` and `replay --kind action` when an endpoint is configured.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -180,15 +179,13 @@ pub fn replay(
         .unzip();
     let judged = judgements.iter().filter(|j| !j.is_empty()).count();
     if let Some(path) = per_case {
-        let file = std::fs::File::create(path)
-            .with_context(|| format!("cannot create `{}`", path.display()))?;
-        let mut w = std::io::BufWriter::new(file);
-        for (result, judge) in results.iter().zip(&judgements) {
-            let line = CaseLine { result, judge };
-            serde_json::to_writer(&mut w, &line)?;
-            w.write_all(b"\n")?;
-        }
-        w.flush()?;
+        crate::output_cmd::write_per_case(
+            path,
+            results
+                .iter()
+                .zip(&judgements)
+                .map(|(result, judge)| CaseLine { result, judge }),
+        )?;
     }
     eprint!("{}", replay_action::table(&results));
     #[derive(Serialize)]
@@ -232,15 +229,7 @@ fn calibrate_cmd(args: &CalibrateArgs) -> Result<ExitCode> {
     }
     let scored = calibrate::score_cases(&judge, &rows);
     if let Some(path) = &args.per_case {
-        let mut w = std::io::BufWriter::new(
-            std::fs::File::create(path)
-                .with_context(|| format!("cannot create `{}`", path.display()))?,
-        );
-        for s in &scored {
-            serde_json::to_writer(&mut w, s)?;
-            w.write_all(b"\n")?;
-        }
-        w.flush()?;
+        crate::output_cmd::write_per_case(path, &scored)?;
     }
     for s in scored.iter().filter(|s| s.error.is_some()) {
         eprintln!(

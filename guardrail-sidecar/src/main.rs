@@ -128,15 +128,22 @@ fn main() -> ExitCode {
             kind: ReplayKind::Output,
             corpus,
             config,
+            per_case,
             ..
-        } => output_cmd::replay(config.as_deref(), &corpus),
+        } => output_cmd::replay(config.as_deref(), &corpus, per_case.as_deref()),
         Command::Replay {
             kind: ReplayKind::Input,
             corpus,
             config,
             roc,
+            per_case,
             ..
-        } => output_cmd::replay_input(config.as_deref(), &corpus, roc.as_deref()),
+        } => output_cmd::replay_input(
+            config.as_deref(),
+            &corpus,
+            roc.as_deref(),
+            per_case.as_deref(),
+        ),
         Command::Judge(command) => judge_cmd::run(&command),
         Command::Scan(args) => output_cmd::scan(&args),
         Command::VerifyWeights {
@@ -238,14 +245,7 @@ fn replay(
     }
     let results = replay_action::replay_files(&guard, corpus)?;
     if let Some(path) = per_case {
-        let file = std::fs::File::create(path)
-            .with_context(|| format!("cannot create `{}`", path.display()))?;
-        let mut w = std::io::BufWriter::new(file);
-        for r in &results {
-            serde_json::to_writer(&mut w, r)?;
-            w.write_all(b"\n")?;
-        }
-        w.flush()?;
+        output_cmd::write_per_case(path, &results)?;
     }
     eprint!("{}", replay_action::table(&results));
     let summary = replay_action::summarize(&results);

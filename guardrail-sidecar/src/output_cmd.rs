@@ -229,13 +229,40 @@ impl PiiLines {
     }
 }
 
+/// Writes one JSON line per item to `path` (`--per-case`).
+pub fn write_per_case<T: serde::Serialize>(
+    path: &Path,
+    rows: impl IntoIterator<Item = T>,
+) -> Result<()> {
+    let file = std::fs::File::create(path)
+        .with_context(|| format!("cannot create `{}`", path.display()))?;
+    let mut w = std::io::BufWriter::new(file);
+    for row in rows {
+        serde_json::to_writer(&mut w, &row)?;
+        w.write_all(b"\n")?;
+    }
+    w.flush()
+        .with_context(|| format!("cannot write `{}`", path.display()))
+}
+
 /// Runs `guardrail replay --kind output`.
-pub fn replay(config: Option<&Path>, corpus: &[PathBuf]) -> Result<ExitCode> {
+pub fn replay(
+    config: Option<&Path>,
+    corpus: &[PathBuf],
+    per_case: Option<&Path>,
+) -> Result<ExitCode> {
     let policy = policy(config)?;
     let secrets =
         SecretScanner::new(&policy.secrets.rules).map_err(guardrail_core::PolicyError::new)?;
     let pii = PiiScanner::new(&policy.pii).map_err(guardrail_core::PolicyError::new)?;
-    let (summary, misses) = replay_output::replay_files(&secrets, &pii, corpus)?;
+    let replay_output::OutputReplay {
+        summary,
+        misses,
+        cases,
+    } = replay_output::replay_files(&secrets, &pii, corpus)?;
+    if let Some(path) = per_case {
+        write_per_case(path, &cases)?;
+    }
     for m in misses.iter().take(200) {
         eprintln!("  {m}");
     }
@@ -265,12 +292,31 @@ pub fn replay_input(
     config: Option<&Path>,
     corpus: &[PathBuf],
     roc: Option<&Path>,
+    per_case: Option<&Path>,
 ) -> Result<ExitCode> {
     use guardrail_core::replay::input as replay_input;
     let policy = policy(config)?;
     let screener = guardrail_core::classify::InputScreener::new(policy.input.clone())
         .map_err(guardrail_core::PolicyError::new)?;
     let (mut scored, errors) = replay_input::replay_files(&screener, corpus)?;
+    if let Some(path) = per_case {
+        write_per_case(
+            path,
+            scored.iter().map(|s| {
+                serde_json::json!({
+                    "location": format!(
+                        "{}:{}",
+                        corpus.get(s.file).map(|p| p.display().to_string()).unwrap_or_default(),
+                        s.line
+                    ),
+                    "label": if s.positive { "injection" } else { "benign" },
+                    "score": s.score,
+                    "flagged": s.flagged,
+                    "us": s.ns as f64 / 1e3,
+                })
+            }),
+        )?;
+    }
     let summary = replay_input::summarize(&mut scored, errors);
     if let Some(path) = roc {
         let svg =

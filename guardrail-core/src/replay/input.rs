@@ -27,6 +27,10 @@ struct Row {
 /// One scored row.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct Scored {
+    /// Which of the given files the row is from (index into the paths).
+    pub file: usize,
+    /// Line number in that file, from 1.
+    pub line: usize,
     /// Labelled `injection`.
     pub positive: bool,
     /// The screener's score.
@@ -77,7 +81,11 @@ pub fn replay_files(
 ) -> Result<(Vec<Scored>, usize), ReplayError> {
     let mut scored = Vec::new();
     let mut errors = 0;
-    super::for_each_line(paths, |_, _, line| {
+    super::for_each_line(paths, |path, number, line| {
+        let file = paths
+            .iter()
+            .position(|p| p.as_ref() == path)
+            .unwrap_or_default();
         let Ok(row) = serde_json::from_slice::<Row>(line) else {
             errors += 1;
             return;
@@ -94,6 +102,8 @@ pub fn replay_files(
         let verdict = screener.screen_input(&row.text, InputSource::Document);
         let ns = u64::try_from(start.elapsed().as_nanos()).unwrap_or(u64::MAX);
         scored.push(Scored {
+            file,
+            line: number,
             positive,
             score: verdict.score,
             flagged: verdict.decision != Decision::Allow,
@@ -227,6 +237,8 @@ mod tests {
 
     fn s(positive: bool, score: f32) -> Scored {
         Scored {
+            file: 0,
+            line: 1,
             positive,
             score,
             flagged: score >= 0.5,

@@ -71,6 +71,36 @@ pub struct OutputSummary {
     pub errors: usize,
 }
 
+/// One row's outcome (`guardrail replay --per-case`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct OutputCase {
+    /// `file:line`.
+    pub location: String,
+    /// `secret`, `clean`, `clean_also_matches` (not scored), `pii` or `error`.
+    pub kind: &'static str,
+    /// A secret row's span found, a clean row without findings, a PII row with no false
+    /// positive or negative.
+    pub ok: bool,
+    /// Rules of the secret findings.
+    pub rules: Vec<String>,
+    /// PII span counts (PII rows).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pii: Option<Counts>,
+    /// Scanning time, microseconds.
+    pub us: f64,
+}
+
+/// What [`replay_files`] returns.
+#[derive(Debug, Clone, Default)]
+pub struct OutputReplay {
+    /// The summary line.
+    pub summary: OutputSummary,
+    /// One line per row that went wrong, readable.
+    pub misses: Vec<String>,
+    /// Every row's outcome, in corpus order.
+    pub cases: Vec<OutputCase>,
+}
+
 /// Counters gathered over the rows.
 #[derive(Debug, Default)]
 struct Tally {
@@ -85,6 +115,7 @@ struct Tally {
     bytes: usize,
     nanos: Vec<u64>,
     misses: Vec<String>,
+    outcomes: Vec<OutputCase>,
 }
 
 /// Scans every row of the given files.
@@ -92,23 +123,36 @@ pub fn replay_files(
     secrets: &SecretScanner,
     pii: &PiiScanner,
     paths: &[impl AsRef<Path>],
-) -> Result<(OutputSummary, Vec<String>), ReplayError> {
+) -> Result<OutputReplay, ReplayError> {
     let mut tally = Tally::default();
     super::for_each_line(paths, |path, number, line| {
         tally.cases += 1;
         match serde_json::from_slice::<Row>(line) {
             Ok(row) => tally.add(secrets, pii, &row, &format!("{}:{number}", path.display())),
             Err(e) => {
+                let location = format!("{}:{number}", path.display());
                 tally.errors += 1;
-                tally.misses.push(format!(
-                    "{}:{number}: not a corpus row: {e}",
-                    path.display()
-                ));
+                tally
+                    .misses
+                    .push(format!("{location}: not a corpus row: {e}"));
+                tally.outcomes.push(OutputCase {
+                    location,
+                    kind: "error",
+                    ok: false,
+                    rules: Vec::new(),
+                    pii: None,
+                    us: 0.0,
+                });
             }
         }
     })?;
     let misses = std::mem::take(&mut tally.misses);
-    Ok((tally.summary(), misses))
+    let cases = std::mem::take(&mut tally.outcomes);
+    Ok(OutputReplay {
+        summary: tally.summary(),
+        misses,
+        cases,
+    })
 }
 
 impl Tally {
@@ -126,12 +170,40 @@ impl Tally {
         let ns = u64::try_from(start.elapsed().as_nanos()).unwrap_or(u64::MAX);
         self.nanos.push(ns);
         self.bytes += row.text.len();
+        let (kind, ok) = self.count(row, &found, pii_counts, location);
+        #[expect(clippy::cast_precision_loss, reason = "nanoseconds per row fit in f64")]
+        let us = ns as f64 / 1e3;
+        self.outcomes.push(OutputCase {
+            location: location.to_owned(),
+            kind,
+            ok,
+            rules: found.iter().map(|f| f.rule.to_string()).collect(),
+            pii: pii_counts,
+            us,
+        });
+    }
+
+    /// Counts one scanned row; its kind and whether the scan got it right.
+    fn count(
+        &mut self,
+        row: &Row,
+        found: &[crate::scan::Finding],
+        pii_counts: Option<Counts>,
+        location: &str,
+    ) -> (&'static str, bool) {
         if let Some(counts) = pii_counts {
             self.pii_rows += 1;
             self.pii.tp += counts.tp;
             self.pii.fp += counts.fp;
             self.pii.fn_ += counts.fn_;
-            return;
+            let ok = counts.fp == 0 && counts.fn_ == 0;
+            if !ok {
+                self.misses.push(format!(
+                    "{location}: PII spans tp {} fp {} fn {}",
+                    counts.tp, counts.fp, counts.fn_
+                ));
+            }
+            return ("pii", ok);
         }
         match row.label.as_deref() {
             Some("secret") => {
@@ -145,6 +217,7 @@ impl Tally {
                 } else {
                     self.misses.push(format!("{location}: secret not found"));
                 }
+                ("secret", hit)
             }
             Some("clean") if row.also_matches.is_empty() => {
                 self.clean_rows += 1;
@@ -153,12 +226,14 @@ impl Tally {
                     self.misses
                         .push(format!("{location}: clean row matched rule `{}`", f.rule));
                 }
+                ("clean", found.is_empty())
             }
-            Some("clean") => {}
+            Some("clean") => ("clean_also_matches", true),
             _ => {
                 self.errors += 1;
                 self.misses
                     .push(format!("{location}: neither a secret nor a PII row"));
+                ("error", false)
             }
         }
     }
