@@ -30,7 +30,9 @@ use std::sync::Arc;
 use aho_corasick::{AhoCorasick, AhoCorasickKind};
 
 use super::anchor::{self, ANCHOR, Anchors, Keyword, OPERATOR};
-use regex::bytes::{CaptureLocations, Regex, RegexBuilder};
+use regex::bytes::{Regex, RegexBuilder};
+use regex_automata::util::captures::Captures;
+use regex_automata::{Anchored, Input, meta};
 use serde::{Deserialize, Serialize};
 
 use self::ident::IdentIndex;
@@ -227,7 +229,9 @@ struct RulePack {
 #[derive(Debug)]
 enum Kind {
     Pattern {
-        re: Regex,
+        re: meta::Regex,
+        /// Every match starts with a keyword: search anchored at the keyword hit.
+        anchored: bool,
         group: usize,
         before: usize,
         max_len: usize,
@@ -239,6 +243,31 @@ enum Kind {
         max_len: usize,
         group: usize,
     },
+}
+
+/// A rule's compiled regex, before it is filed under its kind.
+enum Built {
+    Pattern(meta::Regex),
+    Value(Regex),
+}
+
+impl Built {
+    /// The number of capture groups (group 0 included) and the index of the group named
+    /// `secret`, if any.
+    fn groups(&self) -> (usize, Option<usize>) {
+        match self {
+            Built::Pattern(re) => (
+                re.captures_len(),
+                re.group_info()
+                    .pattern_names(regex_automata::PatternID::ZERO)
+                    .position(|n| n == Some("secret")),
+            ),
+            Built::Value(re) => (
+                re.captures_len(),
+                re.capture_names().position(|n| n == Some("secret")),
+            ),
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -339,7 +368,7 @@ const _: () = assert!(
 /// Per-call scratch of [`SecretScanner::collect`].
 struct ScanState {
     budget: usize,
-    locs: Vec<(u32, CaptureLocations)>,
+    locs: Vec<(u32, Captures)>,
     exhausted: bool,
 }
 
@@ -794,6 +823,7 @@ impl SecretScanner {
                     let found_before = out.len();
                     let Kind::Pattern {
                         re,
+                        anchored,
                         group,
                         before,
                         max_len,
@@ -829,6 +859,7 @@ impl SecretScanner {
                         re,
                         *group,
                         ws,
+                        *anchored,
                         (*before > 0).then_some(ks),
                         hay,
                         &mut st.locs,
@@ -927,38 +958,47 @@ impl SecretScanner {
         &self,
         ri: u32,
         rule: &Rule,
-        re: &Regex,
+        re: &meta::Regex,
         group: usize,
         ws: usize,
+        anchored: bool,
         until: Option<usize>,
         hay: &[u8],
-        locs: &mut Vec<(u32, CaptureLocations)>,
+        locs: &mut Vec<(u32, Captures)>,
         out: &mut Vec<Raw>,
     ) {
+        let mode = if anchored {
+            Anchored::Yes
+        } else {
+            Anchored::No
+        };
         let mut pos = ws;
-        loop {
+        while pos <= hay.len() {
+            // The span starts at `pos`; look-around still sees the bytes before it.
+            let input = Input::new(hay).range(pos..).anchored(mode);
             let span = if group == 0 {
-                re.find_at(hay, pos)
+                re.find(input)
                     .map(|m| (m.start(), m.end(), m.end(), m.start()))
             } else {
                 let at = match locs.iter().position(|(r, _)| *r == ri) {
                     Some(i) => i,
                     None => {
-                        locs.push((ri, re.capture_locations()));
+                        locs.push((ri, re.create_captures()));
                         locs.len() - 1
                     }
                 };
-                let Some((_, l)) = locs.get_mut(at) else {
+                let Some((_, caps)) = locs.get_mut(at) else {
                     return;
                 };
-                // The DFA finds the match; captures then run over the match alone.
-                match re.find_at(hay, pos) {
+                // The DFA finds the match; captures then run over the match alone, anchored.
+                match re.find(input) {
                     Some(m) => {
-                        let narrow = hay.get(..m.end()).unwrap_or(hay);
-                        match re.captures_read_at(l, narrow, m.start()) {
-                            Some(_) => l.get(group).map(|(s, e)| (s, e, m.end(), m.start())),
-                            None => None,
-                        }
+                        let exact = Input::new(hay)
+                            .range(m.start()..m.end())
+                            .anchored(Anchored::Yes);
+                        re.search_captures(&exact, caps);
+                        caps.get_group(group)
+                            .map(|g| (g.start, g.end, m.end(), m.start()))
                     }
                     None => None,
                 }
@@ -1144,12 +1184,34 @@ fn compile_rule(key: &str, def: &RuleDef, issues: &mut Vec<PolicyIssue>) -> Opti
     } else {
         src
     };
-    let re = match RegexBuilder::new(pat)
-        .unicode(false)
-        .size_limit(REGEX_SIZE_LIMIT)
-        .build()
-    {
-        Ok(re) => Some(re),
+    // Value regexes run on a slice starting at the value; pattern regexes run on the text
+    // with look-around seeing the bytes before the search start, so they use the engine
+    // under `regex` directly.
+    let built = if is_value {
+        RegexBuilder::new(pat)
+            .unicode(false)
+            .size_limit(REGEX_SIZE_LIMIT)
+            .build()
+            .map(Built::Value)
+            .map_err(|e| e.to_string())
+    } else {
+        meta::Builder::new()
+            .configure(
+                meta::Config::new()
+                    .utf8_empty(false)
+                    .nfa_size_limit(Some(REGEX_SIZE_LIMIT)),
+            )
+            .syntax(
+                regex_automata::util::syntax::Config::new()
+                    .unicode(false)
+                    .utf8(false),
+            )
+            .build(pat)
+            .map(Built::Pattern)
+            .map_err(|e| e.to_string())
+    };
+    let built = match built {
+        Ok(b) => Some(b),
         Err(e) => {
             issues.push(PolicyIssue::new(
                 format!("{key}.{field}"),
@@ -1158,7 +1220,7 @@ fn compile_rule(key: &str, def: &RuleDef, issues: &mut Vec<PolicyIssue>) -> Opti
             None
         }
     };
-    let (Some(re), Some(max_len)) = (re, max_len) else {
+    let (Some(built), Some(max_len)) = (built, max_len) else {
         return None;
     };
     if issues.len() > start_issues {
@@ -1166,9 +1228,10 @@ fn compile_rule(key: &str, def: &RuleDef, issues: &mut Vec<PolicyIssue>) -> Opti
     }
     let max_len = max_len.min(MAX_RULE_LEN);
     let kw_max = def.keywords.iter().map(String::len).max().unwrap_or(0);
+    let (captures_len, named) = built.groups();
     let group = match def.group {
         Some(g) => {
-            if g >= re.captures_len() {
+            if g >= captures_len {
                 issues.push(PolicyIssue::new(
                     format!("{key}.group"),
                     "no such capture group",
@@ -1177,9 +1240,9 @@ fn compile_rule(key: &str, def: &RuleDef, issues: &mut Vec<PolicyIssue>) -> Opti
             }
             g
         }
-        None => match re.capture_names().position(|n| n == Some("secret")) {
+        None => match named {
             Some(i) => i,
-            None if !is_value && re.captures_len() > 1 => 1,
+            None if !is_value && captures_len > 1 => 1,
             None => 0,
         },
     };
@@ -1189,24 +1252,32 @@ fn compile_rule(key: &str, def: &RuleDef, issues: &mut Vec<PolicyIssue>) -> Opti
         Some(h) if group > 0 && hir::group_spans_match(h, group) => 0,
         _ => group,
     };
-    let (kind, reach) = if is_value {
-        let reach = IDENT_REACH + kw_max + IDENT_REACH + CONNECTOR_REACH + max_len + 16;
-        (Kind::Assign { re, max_len, group }, reach)
-    } else {
-        let require = parsed
-            .as_ref()
-            .map(|h| rarest_requirement(h, def))
-            .unwrap_or_default();
-        (
-            Kind::Pattern {
-                re,
-                group,
-                before,
-                max_len,
-                require,
-            },
-            before + kw_max + max_len + 2,
-        )
+    let (kind, reach) = match built {
+        Built::Value(re) => {
+            let reach = IDENT_REACH + kw_max + IDENT_REACH + CONNECTOR_REACH + max_len + 16;
+            (Kind::Assign { re, max_len, group }, reach)
+        }
+        Built::Pattern(re) => {
+            let require = parsed
+                .as_ref()
+                .map(|h| rarest_requirement(h, def))
+                .unwrap_or_default();
+            let anchored = before == 0
+                && parsed
+                    .as_ref()
+                    .is_some_and(|h| hir::starts_with_keyword(h, &def.keywords));
+            (
+                Kind::Pattern {
+                    re,
+                    anchored,
+                    group,
+                    before,
+                    max_len,
+                    require,
+                },
+                before + kw_max + max_len + 2,
+            )
+        }
     };
     let lower = |v: &[String]| -> Vec<Vec<u8>> {
         v.iter()

@@ -125,3 +125,59 @@ pub(super) fn group_spans_match(hir: &Hir, group: usize) -> bool {
         _ => false,
     }
 }
+
+/// Whether every match starts with one of `keywords` (compared ignoring ASCII case): then a
+/// match can only start where a keyword does, and a search anchored at each keyword hit finds
+/// every match. Decided from the pattern's prefix literals; false when they are not known
+/// exactly enough.
+pub(super) fn starts_with_keyword(hir: &Hir, keywords: &[String]) -> bool {
+    use regex_syntax::hir::literal::{ExtractKind, Extractor};
+    let seq = Extractor::new().kind(ExtractKind::Prefix).extract(hir);
+    let Some(literals) = seq.literals() else {
+        return false;
+    };
+    !literals.is_empty()
+        && literals.iter().all(|lit| {
+            let bytes = lit.as_bytes();
+            keywords.iter().any(|k| {
+                !k.is_empty()
+                    && bytes
+                        .get(..k.len())
+                        .is_some_and(|head| head.eq_ignore_ascii_case(k.as_bytes()))
+            })
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn starts(pattern: &str, keywords: &[&str]) -> bool {
+        let kws: Vec<String> = keywords.iter().map(|k| (*k).to_owned()).collect();
+        starts_with_keyword(&parse(pattern).unwrap(), &kws)
+    }
+
+    #[test]
+    fn anchorable_when_every_prefix_literal_begins_with_a_keyword() {
+        assert!(starts(r"\b(ghp_[A-Za-z0-9]{36})\b", &["ghp_"]));
+        assert!(starts(
+            r"\b(pscale_(?:tkn|oauth|pw)_[A-Za-z0-9=._-]{32,64})",
+            &["pscale_tkn_", "pscale_oauth_", "pscale_pw_"]
+        ));
+        assert!(starts(r"(?i)\b(ghp_[a-z0-9]{36})", &["ghp_"]));
+        // Context before the keyword, a keyword inside, a class first: search unanchored.
+        assert!(!starts(
+            r"(?i:heroku)[ :=]{1,4}([0-9a-f]{32})",
+            &["[0-9a-f]"]
+        ));
+        assert!(!starts(r"([A-Za-z0-9]{76}AZDO[A-Za-z0-9]{4})", &["AZDO"]));
+        assert!(!starts(
+            r"(?:^|[^A-Za-z0-9_-])(ey[A-Za-z0-9_-]{8,}\.ey[A-Za-z0-9_/-]{8,})",
+            &[".ey"]
+        ));
+        // Only one branch starts with the keyword.
+        assert!(!starts(r"(?:ghp_|token=)[A-Za-z0-9]{36}", &["ghp_"]));
+        // A prefix shorter than the keyword proves nothing.
+        assert!(!starts(r"gh[A-Za-z0-9_]{36}", &["ghp_"]));
+    }
+}
