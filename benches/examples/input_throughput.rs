@@ -9,6 +9,10 @@
 //! The file is cut into inputs of `CHUNK_BYTES` (default 100000, a large fetched page or tool
 //! result) at line breaks; each is screened once, on `THREADS` threads (default 1, one core).
 //! Prints MB/s, windows cut and scored by the transformer, time per stage, and the decisions.
+//!
+//! With a fourth argument, a JSONL file in the shared injection format, each input gets one of
+//! its `injection` texts (in file order) inserted at a line break in its middle: then "not
+//! allowed" counts the planted injections the whole pipeline catches in long output.
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -24,6 +28,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
     let chunk: usize = args.next().map_or(Ok(100_000), |s| s.parse())?;
     let threads: usize = args.next().map_or(Ok(1), |s| s.parse())?;
+    let planted: Vec<String> = match args.next() {
+        Some(p) => std::fs::read_to_string(p)?
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter(|r| r.get("label").and_then(|l| l.as_str()) == Some("injection"))
+            .filter_map(|r| r.get("text")?.as_str().map(str::to_owned))
+            .collect(),
+        None => Vec::new(),
+    };
     let text = std::fs::read_to_string(&path)?;
     let mut inputs: Vec<&str> = Vec::new();
     let mut rest = text.as_str();
@@ -41,6 +54,21 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         inputs.push(head);
         rest = tail;
     }
+    let inputs: Vec<String> = inputs
+        .iter()
+        .enumerate()
+        .map(|(i, input)| match planted.get(i % planted.len().max(1)) {
+            Some(attack) => {
+                let mid = input
+                    .get(..input.len() / 2)
+                    .and_then(|h| h.rfind('\n'))
+                    .map_or(0, |n| n + 1);
+                let (head, tail) = input.split_at(mid);
+                format!("{head}{attack}\n{tail}")
+            }
+            None => (*input).to_owned(),
+        })
+        .collect();
     let policy = Policy::builtin();
     let screener =
         InputScreener::new(policy.input.clone()).map_err(|issues| format!("{issues:?}"))?;

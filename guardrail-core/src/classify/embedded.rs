@@ -15,7 +15,7 @@ pub const BUILTIN_DIR: &str = "builtin:injection-minilm";
 
 /// SHA-256 of the compiled-in model's `SHA256SUMS`: the pin the embedded default policy uses.
 pub const BUILTIN_SHA256SUMS: &str =
-    "6f6cf626362c4925e89730bfa294cbe36cdc456dd7342b86efc912002dbe93f4";
+    "f57e81c053d53bc1532a4b6d77afafad555cc541b32a64bfa2a43ff410ddd611";
 
 /// True when `dir` names the compiled-in model.
 pub fn is_builtin(dir: &Path) -> bool {

@@ -49,7 +49,10 @@
 //! With a first tier, windows it scores below its gate are never shown to the transformer. The
 //! gate is set so that nearly all attack windows seen in training pass, but an attack phrased
 //! unlike anything the first tier learned can be decided benign there. The heuristics still run
-//! on every byte.
+//! on every byte. Of the windows past the gate, the transformer sees at most the first tier's
+//! `max_model_windows` highest (default 4), so a long input costs a bounded model time and its
+//! verdict is not the maximum over hundreds of windows; an attack in a long input must be
+//! among those to reach the transformer.
 //!
 //! # Untrusted input
 //! Inputs above `max_input_bytes` (1 MiB) are refused; the heuristics are linear-time with
@@ -375,6 +378,10 @@ pub struct ModelDirConfig {
     /// Sessions in the pool. Default 1.
     #[serde(default = "one")]
     pub sessions: usize,
+    /// With the first tier: most windows of one input shown to the transformer, those the
+    /// first tier scores highest (0: every window that passes its gate). Default 4.
+    #[serde(default = "tier1::default_max_model_windows")]
+    pub max_model_windows: usize,
     /// The ONNX Runtime library (file or directory). Default: searched (see [`runtime`]).
     #[serde(default)]
     pub ort_dylib: Option<PathBuf>,
@@ -470,6 +477,7 @@ impl ModelDirConfig {
                 unit: self.tier1_unit,
                 chunk_bytes: 512,
                 chunk_stride: 384,
+                max_model_windows: self.max_model_windows,
             });
         }
         let threshold = match (&tier1, &card.cascade) {
@@ -896,7 +904,8 @@ impl InputScreener {
             .as_ref()
             .map_or(4096, |c| c.max_windows);
         // (window, where its span maps in the input)
-        let mut candidates: Vec<(Window, Span)> = Vec::new();
+        // (window, where its span maps in the input, first-tier score)
+        let mut candidates: Vec<(Window, Span, f64)> = Vec::new();
         let t = Instant::now();
         let mut tier1_ns = 0u64;
         let segments = std::iter::once((screen.normalized.as_str(), None)).chain(
@@ -944,19 +953,20 @@ impl InputScreener {
                         start: w.span.start + a,
                         end: w.span.end + a,
                     };
-                    if let Some(t1) = self.tier1.as_ref().filter(|_| !chunked) {
+                    let mut rank = 0.0;
+                    if let Some(t1) = &self.tier1 {
                         let t1_start = Instant::now();
                         let window_text = text.get(w.span.start..w.span.end).unwrap_or(text);
-                        let pass = t1.passes(window_text);
+                        rank = t1.score(window_text);
                         tier1_ns += nanos(t1_start);
-                        if !pass {
+                        if !chunked && rank < t1.gate() {
                             continue;
                         }
                     }
                     let span = payload_span.unwrap_or_else(|| {
                         screen.normalized.span_to_original(w.span.start, w.span.end)
                     });
-                    candidates.push((w, span));
+                    candidates.push((w, span, rank));
                 }
                 if verdict.windows > max_windows || candidates.len() > max_windows {
                     return too_many(verdict);
@@ -966,7 +976,13 @@ impl InputScreener {
         verdict.timings.tier1_ns = tier1_ns;
         verdict.timings.tokenize_ns = nanos(t).saturating_sub(tier1_ns);
         let t = Instant::now();
-        let windows: Vec<Window> = candidates.iter().map(|(w, _)| w.clone()).collect();
+        let budget = self.tier1.as_ref().map_or(0, Tier1Model::max_model_windows);
+        if budget > 0 && candidates.len() > budget {
+            // The transformer sees the windows the first tier finds most suspicious.
+            candidates.sort_by(|a, b| b.2.total_cmp(&a.2));
+            candidates.truncate(budget);
+        }
+        let windows: Vec<Window> = candidates.iter().map(|(w, _, _)| w.clone()).collect();
         let scores = match classifier.score_windows(&windows) {
             Ok(s) => s,
             Err(e) => {
@@ -982,7 +998,7 @@ impl InputScreener {
             .max_by(|a, b| a.0.total_cmp(b.0));
         let score = best.map_or(0.0, |(s, _)| *s);
         verdict.classifier_score = Some(score);
-        verdict.top_window = best.map(|(_, (_, span))| *span);
+        verdict.top_window = best.map(|(_, (_, span, _))| *span);
         if score >= classifier.threshold() {
             verdict.decision = Decision::Deny;
             let at = verdict.top_window.map_or(String::new(), |s| {
@@ -1063,6 +1079,7 @@ mod tests {
                 unit: Default::default(),
                 chunk_bytes: 512,
                 chunk_stride: 384,
+                max_model_windows: 4,
             }),
             boundary: BoundaryOptions {
                 datamark: Some(' '),

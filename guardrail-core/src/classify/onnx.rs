@@ -696,6 +696,8 @@ mod tests {
                 tier1_unit: crate::classify::Tier1Unit::Window,
                 intra_threads: 1,
                 sessions: 2,
+                // Every window, as the training pipeline scores them.
+                max_model_windows: 0,
                 ort_dylib: None,
             }
         }
@@ -919,6 +921,68 @@ mod tests {
                     assert!(v.classifier_score.is_some());
                 }
             }
+        }
+
+        #[test]
+        fn the_transformer_sees_at_most_the_budget_of_windows_the_first_tier_ranks_highest() {
+            let Some(runtime) = runtime_path() else {
+                return;
+            };
+            let screener = |budget: usize| {
+                let (config, tier1) = ModelDirConfig {
+                    tier1_unit: crate::classify::Tier1Unit::Chunk,
+                    max_model_windows: budget,
+                    ..dir_config()
+                }
+                .expand()
+                .unwrap();
+                let classifier = Classifier::load_with_runtime(&config, &runtime).unwrap();
+                InputScreener::with_classifier(
+                    InputConfig {
+                        tier1,
+                        ..InputConfig::default()
+                    },
+                    classifier,
+                )
+                .unwrap()
+            };
+            // An attack the model flags on its own, planted among log lines, long enough to fill
+            // a window (mixed into a window of log lines, it scores far lower).
+            // The cascade's threshold.
+            let threshold = dir_config().expand().unwrap().0.threshold;
+            let attack = eval_texts()
+                .into_iter()
+                .filter(|r| r.label.as_deref() == Some("injection") && r.windows == 1)
+                .max_by(|a, b| a.prob.total_cmp(&b.prob))
+                .unwrap();
+            let mut text = String::new();
+            for i in 0..60 {
+                text.push_str(&format!(
+                    "{{\"ts\": \"2025-07-10T10:{:02}:23Z\", \"level\": \"INFO\", \"msg\": \"request {i} served\"}}\n",
+                    i % 60
+                ));
+                if i == 30 {
+                    for _ in 0..12 {
+                        text.push_str(&attack.text);
+                        text.push(' ');
+                    }
+                    text.push('\n');
+                }
+            }
+            let all = screener(0).screen_input(&text, InputSource::ToolResult);
+            let two = screener(2).screen_input(&text, InputSource::ToolResult);
+            assert!(all.windows > 2, "{}", all.windows);
+            assert_eq!(two.windows, all.windows);
+            assert!(all.windows_scored > 2, "{}", all.windows_scored);
+            assert!(two.windows_scored <= 2, "{}", two.windows_scored);
+            let (all_score, two_score) =
+                (all.classifier_score.unwrap(), two.classifier_score.unwrap());
+            assert!(all_score >= threshold, "{all_score} {:?}", attack.text);
+            // The planted attack is among the first tier's two highest windows.
+            assert!(two_score >= threshold, "{two_score} {:?}", attack.text);
+            // A subset's maximum; activations are quantized per batch, so scores of the same
+            // window move slightly with the windows batched beside it.
+            assert!(two_score <= all_score + 0.02, "{two_score} {all_score}");
         }
 
         #[test]

@@ -58,6 +58,10 @@ pub struct Tier1Config {
     /// Step between chunk starts in bytes. Default 384.
     #[serde(default = "default_chunk_stride")]
     pub chunk_stride: usize,
+    /// Most windows of one input shown to the transformer: of the windows that pass the
+    /// gate, those this tier scores highest. 0 shows every window that passes. Default 4.
+    #[serde(default = "default_max_model_windows")]
+    pub max_model_windows: usize,
 }
 
 /// The unit the first tier scores.
@@ -81,6 +85,12 @@ fn default_chunk_bytes() -> usize {
 
 fn default_chunk_stride() -> usize {
     384
+}
+
+/// Four transformer windows per input: about 40 ms of model time on one core, whatever the
+/// input's length.
+pub(crate) fn default_max_model_windows() -> usize {
+    4
 }
 
 impl Tier1Config {
@@ -134,6 +144,7 @@ pub struct Tier1Model {
     unit: Tier1Unit,
     chunk_bytes: usize,
     chunk_stride: usize,
+    max_model_windows: usize,
 }
 
 impl Tier1Model {
@@ -161,7 +172,9 @@ impl Tier1Model {
                     message,
                 }
             })?;
-        Ok(model.with_unit(config.unit, config.chunk_bytes, config.chunk_stride))
+        Ok(model
+            .with_unit(config.unit, config.chunk_bytes, config.chunk_stride)
+            .with_max_model_windows(config.max_model_windows))
     }
 
     /// A model from its parts; `weights` must hold `2^bits` finite values.
@@ -187,7 +200,20 @@ impl Tier1Model {
             unit: Tier1Unit::Chunk,
             chunk_bytes: default_chunk_bytes(),
             chunk_stride: default_chunk_stride(),
+            max_model_windows: default_max_model_windows(),
         })
+    }
+
+    /// Sets how many windows of one input go on to the transformer (0: all that pass).
+    #[must_use]
+    pub fn with_max_model_windows(mut self, windows: usize) -> Self {
+        self.max_model_windows = windows;
+        self
+    }
+
+    /// Most windows of one input shown to the transformer (0: all that pass the gate).
+    pub fn max_model_windows(&self) -> usize {
+        self.max_model_windows
     }
 
     /// Sets the unit and the chunking (sizes are clamped to at least 16 and 1 bytes).
@@ -555,6 +581,7 @@ mod tests {
                 unit: Default::default(),
                 chunk_bytes: 512,
                 chunk_stride: 384,
+                max_model_windows: 4,
             };
             assert!(cfg.validate("input.tier1").is_empty());
             let m = Tier1Model::load(&cfg).unwrap();
@@ -569,6 +596,7 @@ mod tests {
             unit: Default::default(),
             chunk_bytes: 512,
             chunk_stride: 384,
+            max_model_windows: 4,
         };
         let err = Tier1Model::load(&cfg).unwrap_err();
         assert!(matches!(err, ClassifyError::HashMismatch { .. }), "{err}");
