@@ -265,3 +265,35 @@ fn policy_schema_accepts_shipped_policies() {
     let bad = serde_json::json!({"http": {"alow": []}});
     assert!(!validator.is_valid(&bad));
 }
+
+/// The Presidio PII cases through the output replay, with the policy that scores recognizer
+/// output as the cases are labelled, and with the default policy.
+#[test]
+fn pii_corpus_replays_above_the_f1_target() {
+    if filter().is_some_and(|f| !"corpus".contains(f.as_str())) {
+        return;
+    }
+    use guardrail_core::replay::output::replay_files;
+    use guardrail_core::scan::SecretScanner;
+    use guardrail_core::scan::pii::PiiScanner;
+    let corpus = [fixtures_dir().join("corpora/pii/presidio_cases.jsonl")];
+    let f1 = |policy: &Policy| {
+        let secrets = SecretScanner::new(&policy.secrets.rules).unwrap();
+        let pii = PiiScanner::new(&policy.pii).unwrap();
+        let replay = replay_files(&secrets, &pii, &corpus).unwrap();
+        assert_eq!(replay.summary.errors, 0);
+        (
+            replay.summary.pii_precision.unwrap(),
+            replay.summary.pii_f1.unwrap(),
+        )
+    };
+    let recognizers =
+        Policy::from_file(&fixtures_dir().join("policies/pii-recognizers.toml")).unwrap();
+    let (_, all) = f1(&recognizers);
+    println!("PII F1, every type at threshold 0: {all:.4}");
+    assert!(all >= 0.95, "{all}");
+    let (precision, default) = f1(&Policy::builtin());
+    println!("PII F1, default policy: {default:.4} (precision {precision:.4})");
+    assert!(precision >= 0.99, "{precision}");
+    assert!(default >= 0.90, "{default}");
+}
