@@ -916,6 +916,8 @@ async fn invalid_reload_keeps_the_old_policy_serving() {
 struct Binary {
     child: Child,
     addr: SocketAddr,
+    /// The metrics endpoint, when started with `--metrics-listen`.
+    metrics: Option<SocketAddr>,
     log: std::sync::mpsc::Receiver<String>,
 }
 
@@ -947,16 +949,25 @@ impl Binary {
             }
         });
         let deadline = Instant::now() + Duration::from_secs(30);
+        let mut metrics = None;
         let addr = loop {
             let line = log
                 .recv_timeout(deadline.saturating_duration_since(Instant::now()))
                 .expect("the server logs its address");
             let v: serde_json::Value = serde_json::from_str(&line).unwrap_or_default();
+            if let Some(a) = v.get("metrics_addr").and_then(|a| a.as_str()) {
+                metrics = Some(a.parse().unwrap());
+            }
             if let Some(a) = v.get("grpc_addr").and_then(|a| a.as_str()) {
                 break a.parse().unwrap();
             }
         };
-        Binary { child, addr, log }
+        Binary {
+            child,
+            addr,
+            metrics,
+            log,
+        }
     }
 
     fn wait(&mut self, within: Duration) -> std::process::ExitStatus {
@@ -989,7 +1000,7 @@ impl Drop for Binary {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_drains_in_flight_calls() {
-    let mut server = Binary::start(&[]);
+    let mut server = Binary::start(&["--metrics-listen", "127.0.0.1:0"]);
     let channel = Channel::from_shared(format!("http://{}", server.addr))
         .unwrap()
         .connect()
@@ -1004,7 +1015,16 @@ async fn sigterm_drains_in_flight_calls() {
     assert_eq!(decision(v.decision), proto::Decision::Allow);
 
     let (tx, call) = hold_a_call(&mut client, None).await;
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // The call is in the server before the signal, however slow the machine.
+    let metrics = server.metrics.expect("the server logs its metrics address");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !http_get(metrics, "/metrics")
+        .await
+        .contains("guardrail_in_flight_requests 1")
+    {
+        assert!(Instant::now() < deadline, "the held call never arrived");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     server.signal("TERM");
     let deadline = Instant::now() + Duration::from_secs(30);
     while !server
