@@ -21,12 +21,14 @@ pub struct Limiter {
 /// counts against the cap); released on drop.
 #[derive(Debug)]
 pub struct Permit {
-    _permit: OwnedSemaphorePermit,
+    permit: Option<OwnedSemaphorePermit>,
     metrics: Arc<Metrics>,
 }
 
 impl Drop for Permit {
     fn drop(&mut self) {
+        // The slot is free before the gauge says so: whoever sees the gauge drop can use it.
+        drop(self.permit.take());
         self.metrics.in_flight(-1);
     }
 }
@@ -48,7 +50,7 @@ impl Limiter {
             Ok(permit) => {
                 self.metrics.in_flight(1);
                 Ok(Permit {
-                    _permit: permit,
+                    permit: Some(permit),
                     metrics: self.metrics.clone(),
                 })
             }
