@@ -30,7 +30,6 @@ use std::sync::Arc;
 use aho_corasick::{AhoCorasick, AhoCorasickKind};
 
 use super::anchor::{self, ANCHOR, Anchors, Keyword, OPERATOR};
-use regex::bytes::{Regex, RegexBuilder};
 use regex_automata::util::captures::Captures;
 use regex_automata::{Anchored, Input, meta};
 use serde::{Deserialize, Serialize};
@@ -239,35 +238,10 @@ enum Kind {
         require: Box<[u8]>,
     },
     Assign {
-        re: Regex,
+        re: meta::Regex,
         max_len: usize,
         group: usize,
     },
-}
-
-/// A rule's compiled regex, before it is filed under its kind.
-enum Built {
-    Pattern(meta::Regex),
-    Value(Regex),
-}
-
-impl Built {
-    /// The number of capture groups (group 0 included) and the index of the group named
-    /// `secret`, if any.
-    fn groups(&self) -> (usize, Option<usize>) {
-        match self {
-            Built::Pattern(re) => (
-                re.captures_len(),
-                re.group_info()
-                    .pattern_names(regex_automata::PatternID::ZERO)
-                    .position(|n| n == Some("secret")),
-            ),
-            Built::Value(re) => (
-                re.captures_len(),
-                re.capture_names().position(|n| n == Some("secret")),
-            ),
-        }
-    }
 }
 
 #[derive(Debug)]
@@ -934,11 +908,12 @@ impl SecretScanner {
             let span = if *group == 0 {
                 re.find(hay).map(|m| (m.start(), m.end(), m.end()))
             } else {
-                re.captures(hay).and_then(|cap| {
-                    let whole = cap.get(0)?;
-                    let g = cap.get(*group)?;
-                    Some((g.start(), g.end(), whole.end()))
-                })
+                let mut caps = re.create_captures();
+                re.captures(hay, &mut caps);
+                let whole = caps.get_match();
+                caps.get_group(*group)
+                    .zip(whole)
+                    .map(|(g, whole)| (g.start, g.end, whole.end()))
             };
             let Some((s, e, whole_end)) = span else {
                 continue;
@@ -1184,34 +1159,23 @@ fn compile_rule(key: &str, def: &RuleDef, issues: &mut Vec<PolicyIssue>) -> Opti
     } else {
         src
     };
-    // Value regexes run on a slice starting at the value; pattern regexes run on the text
-    // with look-around seeing the bytes before the search start, so they use the engine
-    // under `regex` directly.
-    let built = if is_value {
-        RegexBuilder::new(pat)
-            .unicode(false)
-            .size_limit(REGEX_SIZE_LIMIT)
-            .build()
-            .map(Built::Value)
-            .map_err(|e| e.to_string())
-    } else {
-        meta::Builder::new()
-            .configure(
-                meta::Config::new()
-                    .utf8_empty(false)
-                    .nfa_size_limit(Some(REGEX_SIZE_LIMIT)),
-            )
-            .syntax(
-                regex_automata::util::syntax::Config::new()
-                    .unicode(false)
-                    .utf8(false),
-            )
-            .build(pat)
-            .map(Built::Pattern)
-            .map_err(|e| e.to_string())
-    };
-    let built = match built {
-        Ok(b) => Some(b),
+    // The engine under `regex`, used directly: pattern regexes search a span of the text,
+    // with look-around seeing the bytes before it; value regexes run on a slice starting at
+    // the value.
+    let re = match meta::Builder::new()
+        .configure(
+            meta::Config::new()
+                .utf8_empty(false)
+                .nfa_size_limit(Some(REGEX_SIZE_LIMIT)),
+        )
+        .syntax(
+            regex_automata::util::syntax::Config::new()
+                .unicode(false)
+                .utf8(false),
+        )
+        .build(pat)
+    {
+        Ok(re) => Some(re),
         Err(e) => {
             issues.push(PolicyIssue::new(
                 format!("{key}.{field}"),
@@ -1220,7 +1184,7 @@ fn compile_rule(key: &str, def: &RuleDef, issues: &mut Vec<PolicyIssue>) -> Opti
             None
         }
     };
-    let (Some(built), Some(max_len)) = (built, max_len) else {
+    let (Some(re), Some(max_len)) = (re, max_len) else {
         return None;
     };
     if issues.len() > start_issues {
@@ -1228,7 +1192,7 @@ fn compile_rule(key: &str, def: &RuleDef, issues: &mut Vec<PolicyIssue>) -> Opti
     }
     let max_len = max_len.min(MAX_RULE_LEN);
     let kw_max = def.keywords.iter().map(String::len).max().unwrap_or(0);
-    let (captures_len, named) = built.groups();
+    let captures_len = re.captures_len();
     let group = match def.group {
         Some(g) => {
             if g >= captures_len {
@@ -1240,7 +1204,11 @@ fn compile_rule(key: &str, def: &RuleDef, issues: &mut Vec<PolicyIssue>) -> Opti
             }
             g
         }
-        None => match named {
+        None => match re
+            .group_info()
+            .pattern_names(regex_automata::PatternID::ZERO)
+            .position(|n| n == Some("secret"))
+        {
             Some(i) => i,
             None if !is_value && captures_len > 1 => 1,
             None => 0,
@@ -1252,32 +1220,29 @@ fn compile_rule(key: &str, def: &RuleDef, issues: &mut Vec<PolicyIssue>) -> Opti
         Some(h) if group > 0 && hir::group_spans_match(h, group) => 0,
         _ => group,
     };
-    let (kind, reach) = match built {
-        Built::Value(re) => {
-            let reach = IDENT_REACH + kw_max + IDENT_REACH + CONNECTOR_REACH + max_len + 16;
-            (Kind::Assign { re, max_len, group }, reach)
-        }
-        Built::Pattern(re) => {
-            let require = parsed
+    let (kind, reach) = if is_value {
+        let reach = IDENT_REACH + kw_max + IDENT_REACH + CONNECTOR_REACH + max_len + 16;
+        (Kind::Assign { re, max_len, group }, reach)
+    } else {
+        let require = parsed
+            .as_ref()
+            .map(|h| rarest_requirement(h, def))
+            .unwrap_or_default();
+        let anchored = before == 0
+            && parsed
                 .as_ref()
-                .map(|h| rarest_requirement(h, def))
-                .unwrap_or_default();
-            let anchored = before == 0
-                && parsed
-                    .as_ref()
-                    .is_some_and(|h| hir::starts_with_keyword(h, &def.keywords));
-            (
-                Kind::Pattern {
-                    re,
-                    anchored,
-                    group,
-                    before,
-                    max_len,
-                    require,
-                },
-                before + kw_max + max_len + 2,
-            )
-        }
+                .is_some_and(|h| hir::starts_with_keyword(h, &def.keywords));
+        (
+            Kind::Pattern {
+                re,
+                anchored,
+                group,
+                before,
+                max_len,
+                require,
+            },
+            before + kw_max + max_len + 2,
+        )
     };
     let lower = |v: &[String]| -> Vec<Vec<u8>> {
         v.iter()
