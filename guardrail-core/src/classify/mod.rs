@@ -903,9 +903,8 @@ impl InputScreener {
             .classifier
             .as_ref()
             .map_or(4096, |c| c.max_windows);
-        // (window, where its span maps in the input)
-        // (window, where its span maps in the input, first-tier score)
-        let mut candidates: Vec<(Window, Span, f64)> = Vec::new();
+        // (window, where its span maps in the input, its text, first-tier score if computed)
+        let mut candidates: Vec<(Window, Span, &str, Option<f64>)> = Vec::new();
         let t = Instant::now();
         let mut tier1_ns = 0u64;
         let segments = std::iter::once((screen.normalized.as_str(), None)).chain(
@@ -953,36 +952,47 @@ impl InputScreener {
                         start: w.span.start + a,
                         end: w.span.end + a,
                     };
-                    let mut rank = 0.0;
-                    if let Some(t1) = &self.tier1 {
+                    let window_text = text.get(w.span.start..w.span.end).unwrap_or(text);
+                    let mut rank = None;
+                    if let Some(t1) = self.tier1.as_ref().filter(|_| !chunked) {
                         let t1_start = Instant::now();
-                        let window_text = text.get(w.span.start..w.span.end).unwrap_or(text);
-                        rank = t1.score(window_text);
+                        let score = t1.score(window_text);
                         tier1_ns += nanos(t1_start);
-                        if !chunked && rank < t1.gate() {
+                        if score < t1.gate() {
                             continue;
                         }
+                        rank = Some(score);
                     }
                     let span = payload_span.unwrap_or_else(|| {
                         screen.normalized.span_to_original(w.span.start, w.span.end)
                     });
-                    candidates.push((w, span, rank));
+                    candidates.push((w, span, window_text, rank));
                 }
                 if verdict.windows > max_windows || candidates.len() > max_windows {
                     return too_many(verdict);
                 }
             }
         }
+        if let Some(t1) = &self.tier1
+            && t1.max_model_windows() > 0
+            && candidates.len() > t1.max_model_windows()
+        {
+            // The transformer sees the windows the first tier finds most suspicious (chunked,
+            // the first tier has not scored windows yet).
+            let t1_start = Instant::now();
+            for c in &mut candidates {
+                if c.3.is_none() {
+                    c.3 = Some(t1.score(c.2));
+                }
+            }
+            tier1_ns += nanos(t1_start);
+            candidates.sort_by(|a, b| b.3.unwrap_or(0.0).total_cmp(&a.3.unwrap_or(0.0)));
+            candidates.truncate(t1.max_model_windows());
+        }
         verdict.timings.tier1_ns = tier1_ns;
         verdict.timings.tokenize_ns = nanos(t).saturating_sub(tier1_ns);
         let t = Instant::now();
-        let budget = self.tier1.as_ref().map_or(0, Tier1Model::max_model_windows);
-        if budget > 0 && candidates.len() > budget {
-            // The transformer sees the windows the first tier finds most suspicious.
-            candidates.sort_by(|a, b| b.2.total_cmp(&a.2));
-            candidates.truncate(budget);
-        }
-        let windows: Vec<Window> = candidates.iter().map(|(w, _, _)| w.clone()).collect();
+        let windows: Vec<Window> = candidates.iter().map(|(w, ..)| w.clone()).collect();
         let scores = match classifier.score_windows(&windows) {
             Ok(s) => s,
             Err(e) => {
@@ -998,7 +1008,7 @@ impl InputScreener {
             .max_by(|a, b| a.0.total_cmp(b.0));
         let score = best.map_or(0.0, |(s, _)| *s);
         verdict.classifier_score = Some(score);
-        verdict.top_window = best.map(|(_, (_, span, _))| *span);
+        verdict.top_window = best.map(|(_, (_, span, ..))| *span);
         if score >= classifier.threshold() {
             verdict.decision = Decision::Deny;
             let at = verdict.top_window.map_or(String::new(), |s| {
