@@ -242,6 +242,18 @@ impl Reason {
     }
 }
 
+/// The text of a reason message. Messages are a line of text: one allocation of this size
+/// holds nearly all of them, where `to_string` grows from empty and reallocates three or four
+/// times.
+pub(crate) fn message_of(error: &(impl std::fmt::Display + ?Sized)) -> String {
+    use std::fmt::Write as _;
+    let mut message = String::with_capacity(128);
+    // Writing into a String fails only when a Display impl reports an error; the text written
+    // until then is kept.
+    let _ = write!(message, "{error}");
+    message
+}
+
 /// Any stage error that maps onto a stable reason code.
 pub trait Coded: std::fmt::Display {
     /// The stable reason code for this error.
@@ -249,6 +261,6 @@ pub trait Coded: std::fmt::Display {
 
     /// Converts the error into a [`Reason`] with its message.
     fn to_reason(&self) -> Reason {
-        Reason::new(self.code(), self.to_string())
+        Reason::new(self.code(), message_of(self))
     }
 }

@@ -159,7 +159,7 @@ impl Coded for PathError {
     }
 
     fn to_reason(&self) -> Reason {
-        let reason = Reason::new(self.code(), self.to_string());
+        let reason = Reason::new(self.code(), crate::verdict::message_of(self));
         match self.span() {
             Some((start, end)) => reason.with_span(start, end),
             None => reason,
