@@ -286,14 +286,42 @@ fn plausible_b64(run: &[u8]) -> bool {
     any & (LOWER | UPPER | DIGIT) == LOWER | UPPER | DIGIT
 }
 
+/// Whether `base64_lenient(run)` would pass [`printable`], decided while decoding, without
+/// keeping the bytes, and giving up as soon as too many of them are not text.
+fn decodes_printable(run: &[u8]) -> bool {
+    let len = run.iter().take_while(|&&b| b64_value(b).is_some()).count() * 6 / 8;
+    if len < MIN_DECODED {
+        return false;
+    }
+    let (mut acc, mut bits, mut bad) = (0u32, 0u32, 0usize);
+    for &b in run {
+        let Some(v) = b64_value(b) else { break };
+        acc = (acc << 6) | u32::from(v);
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            let c = (acc >> bits) as u8;
+            acc &= (1 << bits) - 1;
+            if !is_text_byte(c) {
+                bad += 1;
+                if bad * 10 > len {
+                    return false;
+                }
+            }
+        }
+    }
+    true
+}
+
+fn is_text_byte(c: u8) -> bool {
+    (0x20..0x7f).contains(&c) || matches!(c, b'\t' | b'\r' | b'\n')
+}
+
 fn printable(b: &[u8]) -> bool {
     if b.len() < MIN_DECODED {
         return false;
     }
-    let ok = b
-        .iter()
-        .filter(|&&c| (0x20..0x7f).contains(&c) || matches!(c, b'\t' | b'\r' | b'\n'))
-        .count();
+    let ok = b.iter().filter(|&&c| is_text_byte(c)).count();
     ok * 10 >= b.len() * 9
 }
 
@@ -363,6 +391,11 @@ fn push_b64(
     out: &mut Vec<View>,
 ) {
     let run = text.get(start..end).unwrap_or(&[]);
+    // Base64-looking runs in arguments are mostly paths and identifiers (`/` counts as a
+    // base64 digit), whose decoding is binary noise: settle that without allocating.
+    if budget.views == 0 || !decodes_printable(run) {
+        return;
+    }
     let bytes = base64_lenient(run);
     let spans = (0..bytes.len())
         .map(|i| {
@@ -458,6 +491,59 @@ fn percent_views(text: &[u8], parent: Option<&View>, budget: &mut Budget, out: &
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_early_printable_test_agrees_with_decoding() {
+        let alphabet = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/-_";
+        let mut runs: Vec<Vec<u8>> = vec![
+            b"/workspace/src/MyComponent".to_vec(),
+            b"QUtJQVlONzdOS0tQUTdXV1BZQUs".to_vec(),
+            b"aGVsbG8gd29ybGQgaGVsbG8gd29ybGQ".to_vec(),
+            b"aGVsbG8gd29ybGQgaGVsbG8gd29ybGQ.tail".to_vec(),
+        ];
+        // Printable text with a growing share of binary bytes, around the 90% line.
+        for noise in 0..8 {
+            let mut raw: Vec<u8> = b"key=sk_live_0123456789abcdefghij".to_vec();
+            for i in 0..noise {
+                if let Some(b) = raw.get_mut(i * 3) {
+                    *b = 0x01;
+                }
+            }
+            runs.push(encode_b64(&raw));
+        }
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        for len in 0..600 {
+            let mut run = Vec::new();
+            for _ in 0..(len % 60) {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                run.push(alphabet[(state % alphabet.len() as u64) as usize]);
+            }
+            runs.push(run);
+        }
+        for run in &runs {
+            assert_eq!(
+                decodes_printable(run),
+                printable(&base64_lenient(run)),
+                "{}",
+                String::from_utf8_lossy(run)
+            );
+        }
+    }
+
+    fn encode_b64(raw: &[u8]) -> Vec<u8> {
+        let alphabet = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+        let mut out = Vec::new();
+        for chunk in raw.chunks(3) {
+            let n =
+                chunk.iter().fold(0u32, |a, &b| a << 8 | u32::from(b)) << (8 * (3 - chunk.len()));
+            for k in 0..=chunk.len() {
+                out.push(alphabet[((n >> (18 - 6 * k)) & 63) as usize]);
+            }
+        }
+        out
+    }
 
     #[test]
     fn base64_lenient_decodes_both_alphabets() {
