@@ -237,6 +237,7 @@ impl Guard {
         };
         let parsed = Instant::now();
         verdict.timings.parse_ns = nanos(parsed.duration_since(start));
+        verdict.calls.reserve_exact(candidates.len());
         for (index, candidate) in candidates.into_iter().enumerate() {
             let screened = self.screen_call(index, candidate, options, &mut verdict.reasons);
             verdict.decision = verdict.decision.combine(screened.decision);
@@ -251,8 +252,9 @@ impl Guard {
                 "high-blast-radius tool: a second stage must approve",
             ));
         }
-        verdict.timings.checks_ns = elapsed_ns(parsed);
-        verdict.timings.total_ns = elapsed_ns(start);
+        let end = Instant::now();
+        verdict.timings.checks_ns = nanos(end.duration_since(parsed));
+        verdict.timings.total_ns = nanos(end.duration_since(start));
         verdict
     }
 

@@ -6,8 +6,6 @@
 //! path/URL/SQL checks apply to; every other string leaf is free text. Tool names match exactly:
 //! `READ_FILE`, `read_file ` and `re\u{0430}d_file` are unknown tools.
 
-use std::collections::HashMap;
-
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
@@ -315,32 +313,60 @@ impl ToolSpec {
         if !self.validator.is_valid(&value) {
             return Err(self.first_schema_error(&value));
         }
-        let Value::Object(mut args) = value else {
+        let Value::Object(args) = value else {
             return Err(ToolError::Schema {
                 pointer: String::new(),
                 message: "arguments must be an object".into(),
             });
         };
-        let mut take = |key: &str| match args.remove(key) {
-            Some(Value::String(s)) => Ok(s),
-            _ => Err(ToolError::Schema {
-                pointer: format!("/{key}"),
-                message: format!("`{key}` must be a string"),
-            }),
-        };
-        Ok(match self.builtin {
-            Some(Builtin::ReadFile) => ToolCall::ReadFile {
-                path: take("path")?,
-            },
-            Some(Builtin::WriteFile) => ToolCall::WriteFile {
-                path: take("path")?,
-                content: take("content")?,
-            },
-            Some(Builtin::HttpGet) => ToolCall::HttpGet { url: take("url")? },
-            Some(Builtin::DbQuery) => ToolCall::DbQuery { sql: take("sql")? },
-            None => ToolCall::Custom {
+        let Some(builtin) = self.builtin else {
+            return Ok(ToolCall::Custom {
                 name: self.name.clone(),
                 args,
+            });
+        };
+        // The schema admits exactly these string fields: take them in one pass over the map
+        // (cheaper than a removal per field), and still refuse anything else.
+        let names: &[&'static str] = match builtin {
+            Builtin::ReadFile => &["path"],
+            Builtin::WriteFile => &["path", "content"],
+            Builtin::HttpGet => &["url"],
+            Builtin::DbQuery => &["sql"],
+        };
+        let mut fields: [Option<String>; 2] = [None, None];
+        for (key, value) in args {
+            let slot = names
+                .iter()
+                .position(|n| *n == key)
+                .and_then(|i| fields.get_mut(i));
+            match (slot, value) {
+                (Some(slot), Value::String(s)) => *slot = Some(s),
+                (Some(_), _) => return Err(not_a_string(&key)),
+                (None, _) => {
+                    return Err(ToolError::UnknownField {
+                        pointer: format!("/{key}"),
+                        field: key,
+                    });
+                }
+            }
+        }
+        let [first, second] = fields;
+        let take = |field: Option<String>, i: usize| {
+            field.ok_or_else(|| not_a_string(names.get(i).copied().unwrap_or("")))
+        };
+        Ok(match builtin {
+            Builtin::ReadFile => ToolCall::ReadFile {
+                path: take(first, 0)?,
+            },
+            Builtin::WriteFile => ToolCall::WriteFile {
+                path: take(first, 0)?,
+                content: take(second, 1)?,
+            },
+            Builtin::HttpGet => ToolCall::HttpGet {
+                url: take(first, 0)?,
+            },
+            Builtin::DbQuery => ToolCall::DbQuery {
+                sql: take(first, 0)?,
             },
         })
     }
@@ -455,7 +481,9 @@ fn compile_schema(schema: &Value) -> Result<jsonschema::Validator, String> {
 /// The set of tools a guard accepts.
 #[derive(Debug, Default)]
 pub struct ToolRegistry {
-    tools: HashMap<String, ToolSpec>,
+    /// Sorted by name, names unique. A policy declares a handful of tools: a binary search
+    /// costs a few short comparisons, where hashing the name with SipHash costs more.
+    tools: Vec<ToolSpec>,
 }
 
 impl ToolRegistry {
@@ -466,21 +494,43 @@ impl ToolRegistry {
 
     /// Adds or replaces a tool.
     pub fn insert(&mut self, spec: ToolSpec) {
-        self.tools.insert(spec.name.clone(), spec);
+        match self.find(&spec.name) {
+            Ok(i) => {
+                if let Some(slot) = self.tools.get_mut(i) {
+                    *slot = spec;
+                }
+            }
+            Err(i) => self.tools.insert(i, spec),
+        }
+    }
+
+    fn find(&self, name: &str) -> Result<usize, usize> {
+        self.tools
+            .binary_search_by(|spec| spec.name.as_str().cmp(name))
     }
 
     /// Looks a tool up by its exact name.
     pub fn get(&self, name: &str) -> Result<&ToolSpec, ToolError> {
-        self.tools.get(name).ok_or_else(|| ToolError::UnknownTool {
-            name: printable_name(name),
-        })
+        self.find(name)
+            .ok()
+            .and_then(|i| self.tools.get(i))
+            .ok_or_else(|| ToolError::UnknownTool {
+                name: printable_name(name),
+            })
     }
 
     /// Names of all tools, sorted.
     pub fn names(&self) -> Vec<&str> {
-        let mut names: Vec<&str> = self.tools.keys().map(String::as_str).collect();
-        names.sort_unstable();
-        names
+        self.tools.iter().map(|spec| spec.name.as_str()).collect()
+    }
+}
+
+/// The error for a built-in tool's field that is missing or not a string (which its schema
+/// has already refused; kept so that typing never trusts the schema file alone).
+fn not_a_string(key: &str) -> ToolError {
+    ToolError::Schema {
+        pointer: format!("/{key}"),
+        message: format!("`{key}` must be a string"),
     }
 }
 
