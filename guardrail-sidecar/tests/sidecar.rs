@@ -844,6 +844,8 @@ async fn audit_lines_name_the_caller_and_never_the_payload() {
     assert_eq!(lines[0]["reasons"][0], "path_escapes_workspace");
     assert_eq!(lines[0]["tools"][0], "read_file");
     assert_eq!(lines[0]["policy_hash"].as_str().unwrap().len(), 64);
+    let peer: std::net::SocketAddr = lines[0]["peer"].as_str().unwrap().parse().unwrap();
+    assert!(peer.ip().is_loopback(), "{peer}");
     assert_eq!(lines[1]["reasons"][0], "secret_in_argument");
     assert_eq!(lines[2]["event"], "scan");
     assert!(!text.contains(GITHUB_TOKEN), "secret in the audit log");

@@ -56,7 +56,7 @@ pub struct AuditRecord<'a> {
     pub identity: &'a str,
     /// The peer address.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub peer: Option<String>,
+    pub peer: Option<std::net::SocketAddr>,
     /// Goal id from the request context.
     pub goal_id: &'a str,
     /// Task id from the request context.

@@ -47,7 +47,7 @@ impl GuardrailService {
 #[derive(Debug, Clone, Default)]
 struct Caller {
     identity: String,
-    peer: Option<String>,
+    peer: Option<std::net::SocketAddr>,
 }
 
 impl Caller {
@@ -60,7 +60,7 @@ impl Caller {
             .unwrap_or_default();
         Caller {
             identity,
-            peer: request.remote_addr().map(|a| a.to_string()),
+            peer: request.remote_addr(),
         }
     }
 }
@@ -476,7 +476,7 @@ fn audit_line<'a>(
         event,
         rpc: rpc.as_str(),
         identity: &caller.identity,
-        peer: caller.peer.clone(),
+        peer: caller.peer,
         goal_id,
         task_id,
         lane,
