@@ -281,7 +281,8 @@ impl Guard {
                 return screened;
             }
         };
-        screened.tool = Some(spec.name().to_owned());
+        // The registry matched the name exactly: the candidate's copy is the spec's name.
+        screened.tool = Some(candidate.name);
         screened.blast_radius = Some(spec.blast_radius());
         let call = match spec.type_call(candidate.args) {
             Ok(call) => call,
