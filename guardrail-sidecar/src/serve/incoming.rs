@@ -13,6 +13,8 @@ use tokio::sync::watch;
 use tokio_stream::Stream;
 use tonic::transport::server::TcpIncoming;
 
+use super::coalesce::Coalesced;
+
 /// Accepted connections until `shutdown` resolves; then the listener is closed, `closed` turns
 /// true and the stream ends.
 pub struct StopAccepting {
@@ -45,7 +47,7 @@ impl StopAccepting {
 }
 
 impl Stream for StopAccepting {
-    type Item = <TcpIncoming as Stream>::Item;
+    type Item = std::io::Result<Coalesced>;
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = self.get_mut();
@@ -57,7 +59,9 @@ impl Stream for StopAccepting {
             this.closed.send_replace(true);
             return Poll::Ready(None);
         }
-        Pin::new(listener).poll_next(cx)
+        Pin::new(listener)
+            .poll_next(cx)
+            .map(|next| next.map(|accepted| accepted.map(Coalesced::new)))
     }
 }
 

@@ -24,6 +24,7 @@
 //! deadline, whichever is sooner.
 
 pub mod audit;
+pub mod coalesce;
 pub mod convert;
 pub mod engine;
 pub mod incoming;
