@@ -293,20 +293,12 @@ fn decodes_printable(run: &[u8]) -> bool {
     if len < MIN_DECODED {
         return false;
     }
-    let (mut acc, mut bits, mut bad) = (0u32, 0u32, 0usize);
-    for &b in run {
-        let Some(v) = b64_value(b) else { break };
-        acc = (acc << 6) | u32::from(v);
-        bits += 6;
-        if bits >= 8 {
-            bits -= 8;
-            let c = (acc >> bits) as u8;
-            acc &= (1 << bits) - 1;
-            if !is_text_byte(c) {
-                bad += 1;
-                if bad * 10 > len {
-                    return false;
-                }
+    let mut bad = 0usize;
+    for c in Base64Bytes::new(run) {
+        if !is_text_byte(c) {
+            bad += 1;
+            if bad * 10 > len {
+                return false;
             }
         }
     }
@@ -339,19 +331,48 @@ fn b64_value(b: u8) -> Option<u8> {
 /// Decodes base64 (either alphabet), stopping at the first byte outside the alphabet.
 pub(crate) fn base64_lenient(s: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(s.len() * 3 / 4 + 1);
-    let mut acc = 0u32;
-    let mut bits = 0u32;
-    for &b in s {
-        let Some(v) = b64_value(b) else { break };
-        acc = (acc << 6) | u32::from(v);
-        bits += 6;
-        if bits >= 8 {
-            bits -= 8;
-            out.push((acc >> bits) as u8);
-            acc &= (1 << bits) - 1;
+    out.extend(Base64Bytes::new(s));
+    out
+}
+
+/// The bytes `s` decodes to as base64 (either alphabet), up to its first byte outside the
+/// alphabet; the one decoding loop behind [`base64_lenient`] and [`decodes_printable`].
+struct Base64Bytes<'a> {
+    input: std::slice::Iter<'a, u8>,
+    acc: u32,
+    bits: u32,
+}
+
+impl<'a> Base64Bytes<'a> {
+    fn new(s: &'a [u8]) -> Self {
+        Base64Bytes {
+            input: s.iter(),
+            acc: 0,
+            bits: 0,
         }
     }
-    out
+}
+
+impl Iterator for Base64Bytes<'_> {
+    type Item = u8;
+
+    fn next(&mut self) -> Option<u8> {
+        loop {
+            let Some(v) = b64_value(*self.input.next()?) else {
+                // Decoding ends at the first byte outside the alphabet, for good.
+                self.input = [].iter();
+                return None;
+            };
+            self.acc = (self.acc << 6) | u32::from(v);
+            self.bits += 6;
+            if self.bits >= 8 {
+                self.bits -= 8;
+                let byte = (self.acc >> self.bits) as u8;
+                self.acc &= (1 << self.bits) - 1;
+                return Some(byte);
+            }
+        }
+    }
 }
 
 fn push_view(
