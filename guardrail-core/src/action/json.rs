@@ -451,13 +451,41 @@ impl<'a> Parser<'a> {
         Ok(())
     }
 
-    /// Parses one value inside `outer` open containers; nesting lives in `stack`, not in
+    /// Parses one value inside `outer` open containers; nesting lives in a [`Stack`], not in
     /// recursion.
     fn parse_value(&mut self, outer: usize) -> Result<Value, JsonError> {
-        if !matches!(self.peek(), Some(b'{' | b'[')) {
-            return self.parse_scalar();
+        match self.peek() {
+            Some(b'{') => {}
+            Some(b'[') => return self.parse_nested(outer, Stack::new()),
+            _ => return self.parse_scalar(),
         }
-        let mut stack = Stack::new();
+        // An object whose values are all scalars (most argument objects) needs no stack: its
+        // members are taken in a plain loop until a nested container shows up, which then
+        // continues on a stack that starts with the object so far.
+        self.open(outer)?;
+        let mut map = Map::new();
+        if self.peek() == Some(b'}') {
+            self.pos += 1;
+            return Ok(Value::Object(map));
+        }
+        loop {
+            let key = self.parse_key(&map)?;
+            if matches!(self.peek(), Some(b'{' | b'[')) {
+                let mut stack = Stack::new();
+                stack.push(Frame::Object(map, key));
+                return self.parse_nested(outer, stack);
+            }
+            let value = self.parse_scalar()?;
+            map.insert(key, value);
+            if let Next::Close = self.after_element(b'}')? {
+                return Ok(Value::Object(map));
+            }
+        }
+    }
+
+    /// The general case of [`Parser::parse_value`]: the container that opens at the current
+    /// position, inside the containers already on `stack` (which sit inside `outer` more).
+    fn parse_nested(&mut self, outer: usize, mut stack: Stack) -> Result<Value, JsonError> {
         loop {
             let mut value = match self.peek() {
                 Some(b'{') => {
@@ -891,6 +919,50 @@ mod tests {
             let theirs: Value = serde_json::from_str(doc).unwrap();
             assert_eq!(ours, theirs, "{doc}");
         }
+    }
+
+    #[test]
+    fn objects_of_scalars_and_nested_values_mix() {
+        // Scalars first, then a container: the object continues on the stack with the members
+        // it already has (a repeated key is still found, order and depth still hold).
+        let docs = [
+            r#"{"a":1,"b":"x","c":{"d":[1,{"e":null}]},"f":true}"#,
+            r#"{"a":"x","b":[],"c":{},"d":-0.5}"#,
+            r#"[{"a":1,"b":{"c":2}},{"d":3}]"#,
+            r#"{"a":{"b":1,"c":[2,{"d":{"e":"f"}}]},"g":[{"h":1}]}"#,
+        ];
+        for doc in docs {
+            let theirs: Value = serde_json::from_str(doc).unwrap();
+            assert_eq!(parse(doc).unwrap(), theirs, "{doc}");
+        }
+        assert_eq!(
+            parse(r#"{"a":1,"b":[2],"a":3}"#),
+            Err(JsonError::DuplicateKey {
+                offset: 15,
+                key: "a".into()
+            })
+        );
+        assert_eq!(
+            parse(r#"{"a":1,"b":{"c":2,"c":3}}"#),
+            Err(JsonError::DuplicateKey {
+                offset: 18,
+                key: "c".into()
+            })
+        );
+        let limits = JsonLimits {
+            max_bytes: 1 << 10,
+            max_depth: 2,
+        };
+        assert!(parse_strict(r#"{"a":1,"b":{"c":2}}"#, &limits).is_ok());
+        assert_eq!(
+            parse_strict(r#"{"a":1,"b":{"c":[]}}"#, &limits),
+            Err(JsonError::DepthExceeded {
+                offset: 16,
+                limit: 2
+            })
+        );
+        assert_eq!(code(r#"{"a":1,"b":{"c":2},}"#), ReasonCode::JsonSyntax);
+        assert_eq!(code(r#"{"a":1 "b":2}"#), ReasonCode::JsonSyntax);
     }
 
     #[test]

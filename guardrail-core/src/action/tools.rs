@@ -344,7 +344,7 @@ impl ToolSpec {
                 (Some(_), _) => return Err(not_a_string(&key)),
                 (None, _) => {
                     return Err(ToolError::UnknownField {
-                        pointer: format!("/{key}"),
+                        pointer: ["/", key.as_str()].concat(),
                         field: key,
                     });
                 }
@@ -401,7 +401,7 @@ impl ToolSpec {
         mut f: impl FnMut(StringArg<'c>, &dyn Fn() -> String) -> Result<(), E>,
     ) -> Result<(), E> {
         let single = |name: &'static str, value: &'c str, kind: ArgKind| {
-            (StringArg { value, kind }, move || format!("/{name}"))
+            (StringArg { value, kind }, move || ["/", name].concat())
         };
         match call {
             ToolCall::ReadFile { path } => {
@@ -529,8 +529,8 @@ impl ToolRegistry {
 /// has already refused; kept so that typing never trusts the schema file alone).
 fn not_a_string(key: &str) -> ToolError {
     ToolError::Schema {
-        pointer: format!("/{key}"),
-        message: format!("`{key}` must be a string"),
+        pointer: ["/", key].concat(),
+        message: ["`", key, "` must be a string"].concat(),
     }
 }
 
