@@ -4,6 +4,7 @@
 //! ```sh
 //! valgrind --tool=callgrind target/release/examples/screen_loop [ROUNDS]     # every case
 //! valgrind --tool=callgrind target/release/examples/screen_loop --id path-011 [N]   # one case
+//! valgrind --tool=callgrind target/release/examples/screen_loop --input '{"tool":..}' [N]
 //! target/release/examples/screen_loop --per-case   # best time per case, sorted: what a median case costs
 //! ```
 
@@ -44,6 +45,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 .find(|(id, _)| id == want)
                 .ok_or("no such id")?
                 .1;
+            for _ in 0..n {
+                black_box(guard.screen_action(black_box(input)));
+            }
+        }
+        Some("--input") => {
+            let input = args
+                .get(1)
+                .ok_or("--input needs the model output")?
+                .as_bytes();
+            let n: usize = args.get(2).map_or(Ok(100_000), |s| s.parse())?;
             for _ in 0..n {
                 black_box(guard.screen_action(black_box(input)));
             }

@@ -223,10 +223,14 @@ pub enum HostError {
         end: usize,
     },
     /// An IP literal that no CIDR entry covers.
-    #[error("ip address `{ip}` is not covered by an allowlist network")]
+    #[error("ip address at bytes {start}..{end} is not covered by an allowlist network")]
     IpNotAllowed {
         /// The address.
         ip: IpAddr,
+        /// Start of the address as written (an IPv6 literal with its brackets).
+        start: usize,
+        /// End of the address as written.
+        end: usize,
     },
     /// The system resolver failed or returned no address.
     #[error("resolving `{host}` failed: {detail}")]
@@ -264,7 +268,8 @@ impl HostError {
             HostError::SchemeNotAllowed { end } => Some((0, end)),
             HostError::HostNotCanonical { start, end }
             | HostError::PortNotCanonical { start, end }
-            | HostError::HostNotAllowed { start, end } => Some((start, end)),
+            | HostError::HostNotAllowed { start, end }
+            | HostError::IpNotAllowed { start, end, .. } => Some((start, end)),
             _ => None,
         }
     }
@@ -570,7 +575,7 @@ impl HostChecker {
                 if !ipv4_is_canonical(split.host, ip) {
                     return Err(not_canonical);
                 }
-                self.match_ip(IpAddr::V4(ip), port, scheme.default_port)?
+                self.match_ip(IpAddr::V4(ip), host_span, port, scheme.default_port)?
             }
             Host::Ipv6(ip) => {
                 let inner = split
@@ -581,7 +586,7 @@ impl HostChecker {
                 if inner.parse::<Ipv6Addr>().ok() != Some(ip) {
                     return Err(not_canonical);
                 }
-                self.match_ip(IpAddr::V6(ip), port, scheme.default_port)?
+                self.match_ip(IpAddr::V6(ip), host_span, port, scheme.default_port)?
             }
         };
         if !ports {
@@ -654,14 +659,25 @@ impl HostChecker {
     }
 
     /// `Ok(true)`: allowed on this port; `Ok(false)`: covered, but not on this port.
-    fn match_ip(&self, ip: IpAddr, port: u16, default_port: u16) -> Result<bool, HostError> {
+    /// Whether an entry covers `ip` (written at `span` of the URL) on `port`.
+    fn match_ip(
+        &self,
+        ip: IpAddr,
+        span: (usize, usize),
+        port: u16,
+        default_port: u16,
+    ) -> Result<bool, HostError> {
         let canonical = ip.to_canonical();
         let matched = self
             .nets
             .iter()
             .filter(|(net, _)| net.contains(&ip) || net.contains(&canonical))
             .map(|(_, ports)| ports);
-        match_ports(matched, port, default_port).ok_or(HostError::IpNotAllowed { ip })
+        match_ports(matched, port, default_port).ok_or(HostError::IpNotAllowed {
+            ip,
+            start: span.0,
+            end: span.1,
+        })
     }
 }
 
@@ -802,16 +818,29 @@ fn check_domain_text(host: &str, start: usize) -> Result<(), HostError> {
 
 /// Dotted decimal with four parts and no leading zeros, equal to `ip`.
 fn ipv4_is_canonical(text: &str, ip: Ipv4Addr) -> bool {
-    let mut parts = text.split('.');
-    for octet in ip.octets() {
-        let Some(part) = parts.next() else {
+    // Four dot-separated decimal octets without leading zeros, equal to `ip`'s.
+    let mut octets = ip.octets().into_iter();
+    let mut parts = 0;
+    for part in text.as_bytes().split(|&b| b == b'.') {
+        let (Some(octet), [first, ..]) = (octets.next(), part) else {
             return false;
         };
-        if !decimal_is_canonical(part) || part.parse::<u8>().ok() != Some(octet) {
+        if part.len() > 3 || (*first == b'0' && part.len() > 1) {
             return false;
         }
+        let mut value = 0u16;
+        for &b in part {
+            if !b.is_ascii_digit() {
+                return false;
+            }
+            value = value * 10 + u16::from(b - b'0');
+        }
+        if value != u16::from(octet) {
+            return false;
+        }
+        parts += 1;
     }
-    parts.next().is_none()
+    parts == 4
 }
 
 fn port_is_canonical(text: &str, port: u16) -> bool {
@@ -1132,6 +1161,28 @@ mod tests {
         rows
     }
 
+    #[test]
+    fn ipv4_canonical_form() {
+        let ip = Ipv4Addr::new(10, 0, 20, 255);
+        assert!(ipv4_is_canonical("10.0.20.255", ip));
+        for text in [
+            "010.0.20.255",
+            "10.00.20.255",
+            "10.0.20",
+            "10.0.20.255.",
+            "10.0.20.255.1",
+            ".10.0.20.255",
+            "10..0.20.255",
+            "10.0.20.0255",
+            "10.0.20.+255",
+            "10.0.20.254",
+            "10.0.5140",
+            "",
+        ] {
+            assert!(!ipv4_is_canonical(text, ip), "{text}");
+        }
+        assert!(ipv4_is_canonical("0.0.0.0", Ipv4Addr::UNSPECIFIED));
+    }
     #[test]
     fn corpus_labels() {
         let c = corpus_checker();
@@ -1543,8 +1594,14 @@ mod tests {
         assert_eq!(
             c.check("http://11.0.0.1/"),
             Err(HostError::IpNotAllowed {
-                ip: IpAddr::V4(Ipv4Addr::new(11, 0, 0, 1))
+                ip: IpAddr::V4(Ipv4Addr::new(11, 0, 0, 1)),
+                start: 7,
+                end: 15,
             })
+        );
+        assert_eq!(
+            c.check("http://[fd00::2]:8080/").map_err(|e| e.span()),
+            Err(Some((7, 16)))
         );
         // A name is never matched against a network, nor an IP against a name.
         refused(&c, "http://ten.example/", ReasonCode::HostNotAllowed);
