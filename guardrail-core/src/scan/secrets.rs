@@ -419,8 +419,9 @@ impl SecretScanner {
         let mut ident_rules: Vec<Vec<u32>> = Vec::new();
         let mut kw_owner: Vec<String> = Vec::new();
         let mut reach = 0usize;
-        for (key, def) in &defs {
-            let Some((rule, rule_reach)) = compile_rule(key, def, &mut issues) else {
+        for ((key, def), (compiled, rule_issues)) in defs.iter().zip(compile_all(&defs)) {
+            issues.extend(rule_issues);
+            let Some((rule, rule_reach)) = compiled else {
                 continue;
             };
             let Ok(idx) = u32::try_from(rules.len()) else {
@@ -1053,6 +1054,66 @@ fn read_pack(path: &std::path::Path) -> Result<RulePack, String> {
         )
     })?;
     toml::from_str(&text).map_err(|e| format!("`{}`: {e}", path.display()))
+}
+
+/// What compiling one rule gave: the rule and its reach, or nothing, and its problems.
+type Compiled = (Option<(Rule, usize)>, Vec<PolicyIssue>);
+
+/// Most threads [`compile_all`] uses.
+const MAX_COMPILE_THREADS: usize = 4;
+
+/// Compiles every rule of `defs`, in order. Building the regexes is most of the time it takes
+/// to set up a scanner, so the rules are shared out over up to [`MAX_COMPILE_THREADS`]
+/// threads (the available cores); when no thread can be started the calling thread compiles
+/// them all. The result does not depend on how the work was shared.
+fn compile_all(defs: &[(String, RuleDef)]) -> Vec<Compiled> {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    let next = AtomicUsize::new(0);
+    let work = || {
+        let mut done: Vec<(usize, Compiled)> = Vec::new();
+        loop {
+            let i = next.fetch_add(1, Ordering::Relaxed);
+            let Some((key, def)) = defs.get(i) else {
+                return done;
+            };
+            let mut issues = Vec::new();
+            let rule = compile_rule(key, def, &mut issues);
+            done.push((i, (rule, issues)));
+        }
+    };
+    let threads = std::thread::available_parallelism()
+        .map_or(1, usize::from)
+        .min(MAX_COMPILE_THREADS)
+        .min(defs.len() / 16)
+        .max(1);
+    let mut done = std::thread::scope(|scope| {
+        let helpers: Vec<_> = (1..threads)
+            .filter_map(|_| std::thread::Builder::new().spawn_scoped(scope, work).ok())
+            .collect();
+        let mut done = work();
+        for helper in helpers {
+            // A helper that panicked leaves its rules out; they are compiled again below.
+            if let Ok(part) = helper.join() {
+                done.extend(part);
+            }
+        }
+        done
+    });
+    done.sort_unstable_by_key(|(i, _)| *i);
+    let mut out: Vec<Compiled> = Vec::with_capacity(defs.len());
+    let mut done = done.into_iter().peekable();
+    for (i, (key, def)) in defs.iter().enumerate() {
+        match done.next_if(|(j, _)| *j == i) {
+            Some((_, compiled)) => out.push(compiled),
+            None => {
+                let mut issues = Vec::new();
+                let rule = compile_rule(key, def, &mut issues);
+                out.push((rule, issues));
+            }
+        }
+    }
+    out
 }
 
 fn compile_rule(key: &str, def: &RuleDef, issues: &mut Vec<PolicyIssue>) -> Option<(Rule, usize)> {

@@ -365,6 +365,54 @@ fn config_reports_every_problem() {
 }
 
 #[test]
+fn rules_compiled_on_several_threads_match_one_by_one() {
+    let mut defs: Vec<(String, RuleDef)> = toml::from_str::<RulePack>(BUILTIN_PACK)
+        .unwrap()
+        .rules
+        .into_iter()
+        .map(|d| (format!("builtin.rule.{}", d.id), d))
+        .collect();
+    // Failing rules spread through the list: their problems must come out in list order.
+    for (at, pattern) in [(3, "("), (150, "abc.*"), (300, "[z-a]")] {
+        let def = RuleDef {
+            id: format!("broken-{at}"),
+            keywords: vec!["abc".into()],
+            pattern: Some(pattern.into()),
+            ..Default::default()
+        };
+        defs.insert(at, (format!("rules.broken-{at}"), def));
+    }
+    let summary = |(compiled, issues): &Compiled| {
+        let rule = compiled
+            .as_ref()
+            .map(|(r, reach)| (r.id.to_string(), *reach));
+        let issues: Vec<(String, String)> = issues
+            .iter()
+            .map(|i| (i.key.clone(), i.message.clone()))
+            .collect();
+        (rule, issues)
+    };
+    let parallel: Vec<_> = compile_all(&defs).iter().map(summary).collect();
+    let sequential: Vec<_> = defs
+        .iter()
+        .map(|(key, def)| {
+            let mut issues = Vec::new();
+            let rule = compile_rule(key, def, &mut issues);
+            summary(&(rule, issues))
+        })
+        .collect();
+    assert_eq!(parallel.len(), defs.len());
+    assert_eq!(parallel, sequential);
+    let failed: Vec<usize> = parallel
+        .iter()
+        .enumerate()
+        .filter(|(_, (rule, _))| rule.is_none())
+        .map(|(i, _)| i)
+        .collect();
+    assert_eq!(failed, [3, 150, 300]);
+}
+
+#[test]
 fn config_override_and_disable() {
     let cfg: SecretRulesConfig = toml::from_str(
         r#"
