@@ -921,6 +921,62 @@ mod tests {
         }
     }
 
+    /// A random JSON value: objects with distinct keys, arrays, escaped strings, integers,
+    /// finite doubles, literals; at most `depth` levels.
+    fn random_value(rng: &mut rand::rngs::StdRng, depth: usize) -> Value {
+        use rand::Rng as _;
+        let pick = if depth == 0 {
+            rng.random_range(0..5)
+        } else {
+            rng.random_range(0..8)
+        };
+        match pick {
+            0 => Value::Null,
+            1 => Value::Bool(rng.random()),
+            2 => Value::from(rng.random::<i64>() >> rng.random_range(0..64)),
+            3 => Number::from_f64(rng.random::<f64>() * 1e6).map_or(Value::Null, Value::Number),
+            4 => {
+                let len = rng.random_range(0..12);
+                let text: String = (0..len)
+                    .map(|_| match rng.random_range(0..6) {
+                        0 => '"',
+                        1 => '\\',
+                        2 => '\n',
+                        3 => 'é',
+                        4 => '\u{1F600}',
+                        _ => char::from(rng.random_range(b'a'..=b'z')),
+                    })
+                    .collect();
+                Value::String(text)
+            }
+            5 => Value::Array(
+                (0..rng.random_range(0..5))
+                    .map(|_| random_value(rng, depth - 1))
+                    .collect(),
+            ),
+            _ => Value::Object(
+                (0..rng.random_range(0..6))
+                    .map(|i| (format!("k{i}"), random_value(rng, depth - 1)))
+                    .collect(),
+            ),
+        }
+    }
+
+    #[test]
+    fn random_documents_parse_as_serde_json_writes_them() {
+        use rand::SeedableRng as _;
+        let mut rng = rand::rngs::StdRng::seed_from_u64(0x5eed);
+        for _ in 0..3000 {
+            let value = random_value(&mut rng, 5);
+            for text in [
+                serde_json::to_string(&value).unwrap(),
+                serde_json::to_string_pretty(&value).unwrap(),
+            ] {
+                assert_eq!(parse(&text).as_ref(), Ok(&value), "{text}");
+            }
+        }
+    }
+
     #[test]
     fn objects_of_scalars_and_nested_values_mix() {
         // Scalars first, then a container: the object continues on the stack with the members
