@@ -259,8 +259,17 @@ pub trait Coded: std::fmt::Display {
     /// The stable reason code for this error.
     fn code(&self) -> ReasonCode;
 
-    /// Converts the error into a [`Reason`] with its message.
+    /// The byte span the error points at, when it points at one.
+    fn span(&self) -> Option<(usize, usize)> {
+        None
+    }
+
+    /// Converts the error into a [`Reason`] with its message and span.
     fn to_reason(&self) -> Reason {
-        Reason::new(self.code(), message_of(self))
+        let reason = Reason::new(self.code(), message_of(self));
+        match Coded::span(self) {
+            Some((start, end)) => reason.with_span(start, end),
+            None => reason,
+        }
     }
 }

@@ -67,7 +67,7 @@ use serde::{Deserialize, Serialize};
 use url::{Host, Url};
 
 use crate::policy::PolicyIssue;
-use crate::verdict::{Coded, Reason, ReasonCode};
+use crate::verdict::{Coded, ReasonCode};
 
 /// Largest value accepted for `http.max_url_bytes`.
 pub const MAX_URL_BYTES_LIMIT: usize = 1 << 20;
@@ -300,12 +300,8 @@ impl Coded for HostError {
         }
     }
 
-    fn to_reason(&self) -> Reason {
-        let reason = Reason::new(self.code(), crate::verdict::message_of(self));
-        match self.span() {
-            Some((start, end)) => reason.with_span(start, end),
-            None => reason,
-        }
+    fn span(&self) -> Option<(usize, usize)> {
+        HostError::span(self)
     }
 }
 
@@ -822,19 +818,13 @@ fn ipv4_is_canonical(text: &str, ip: Ipv4Addr) -> bool {
     let mut octets = ip.octets().into_iter();
     let mut parts = 0;
     for part in text.as_bytes().split(|&b| b == b'.') {
-        let (Some(octet), [first, ..]) = (octets.next(), part) else {
+        let Some(octet) = octets.next() else {
             return false;
         };
-        if part.len() > 3 || (*first == b'0' && part.len() > 1) {
+        if part.len() > 3 || !decimal_is_canonical(part) {
             return false;
         }
-        let mut value = 0u16;
-        for &b in part {
-            if !b.is_ascii_digit() {
-                return false;
-            }
-            value = value * 10 + u16::from(b - b'0');
-        }
+        let value = part.iter().fold(0u16, |v, &b| v * 10 + u16::from(b - b'0'));
         if value != u16::from(octet) {
             return false;
         }
@@ -844,14 +834,14 @@ fn ipv4_is_canonical(text: &str, ip: Ipv4Addr) -> bool {
 }
 
 fn port_is_canonical(text: &str, port: u16) -> bool {
-    decimal_is_canonical(text) && text.parse::<u16>().ok() == Some(port)
+    decimal_is_canonical(text.as_bytes()) && text.parse::<u16>().ok() == Some(port)
 }
 
 /// Non-empty ASCII digits without a leading zero (except `0` itself).
-fn decimal_is_canonical(text: &str) -> bool {
+fn decimal_is_canonical(text: &[u8]) -> bool {
     !text.is_empty()
-        && text.bytes().all(|b| b.is_ascii_digit())
-        && (text.len() == 1 || !text.starts_with('0'))
+        && text.iter().all(u8::is_ascii_digit)
+        && (text.len() == 1 || !text.starts_with(b"0"))
 }
 
 /// Parses one allowlist entry into its target and optional port.

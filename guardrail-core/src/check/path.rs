@@ -19,7 +19,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use crate::policy::PolicyIssue;
-use crate::verdict::{Coded, Reason, ReasonCode};
+use crate::verdict::{Coded, ReasonCode};
 
 /// The workspace that file tools may touch.
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -158,12 +158,8 @@ impl Coded for PathError {
         }
     }
 
-    fn to_reason(&self) -> Reason {
-        let reason = Reason::new(self.code(), crate::verdict::message_of(self));
-        match self.span() {
-            Some((start, end)) => reason.with_span(start, end),
-            None => reason,
-        }
+    fn span(&self) -> Option<(usize, usize)> {
+        PathError::span(self)
     }
 }
 

@@ -1093,27 +1093,17 @@ fn compile_all(defs: &[(String, RuleDef)]) -> Vec<Compiled> {
             .collect();
         let mut done = work();
         for helper in helpers {
-            // A helper that panicked leaves its rules out; they are compiled again below.
-            if let Ok(part) = helper.join() {
-                done.extend(part);
+            match helper.join() {
+                Ok(part) => done.extend(part),
+                // Compiling a rule never panics; if it did, it would have on one thread too.
+                Err(panic) => std::panic::resume_unwind(panic),
             }
         }
         done
     });
+    // Every index was taken exactly once.
     done.sort_unstable_by_key(|(i, _)| *i);
-    let mut out: Vec<Compiled> = Vec::with_capacity(defs.len());
-    let mut done = done.into_iter().peekable();
-    for (i, (key, def)) in defs.iter().enumerate() {
-        match done.next_if(|(j, _)| *j == i) {
-            Some((_, compiled)) => out.push(compiled),
-            None => {
-                let mut issues = Vec::new();
-                let rule = compile_rule(key, def, &mut issues);
-                out.push((rule, issues));
-            }
-        }
-    }
-    out
+    done.into_iter().map(|(_, compiled)| compiled).collect()
 }
 
 fn compile_rule(key: &str, def: &RuleDef, issues: &mut Vec<PolicyIssue>) -> Option<(Rule, usize)> {
