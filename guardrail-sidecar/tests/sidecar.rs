@@ -1068,6 +1068,60 @@ async fn sigterm_drains_in_flight_calls() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_past_the_grace_period_is_abandoned() {
+    let mut server = Binary::start(&[
+        "--metrics-listen",
+        "127.0.0.1:0",
+        "--shutdown-grace-ms",
+        "300",
+    ]);
+    let channel = Channel::from_shared(format!("http://{}", server.addr))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut client = GuardrailClient::new(channel);
+    let (tx, call) = hold_a_call(&mut client, None).await;
+    let metrics = server.metrics.expect("the server logs its metrics address");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !http_get(metrics, "/metrics")
+        .await
+        .contains("guardrail_in_flight_requests 1")
+    {
+        assert!(Instant::now() < deadline, "the held call never arrived");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    server.signal("TERM");
+    // The stream stays open: the server gives up on it when the grace period is over, and
+    // exits cleanly.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !server
+        .log
+        .recv_timeout(Duration::from_millis(100))
+        .is_ok_and(|l| l.contains("abandoning calls still in flight"))
+    {
+        assert!(Instant::now() < deadline, "no grace-period log line");
+    }
+    let status = tokio::task::spawn_blocking(move || {
+        let s = server.wait(Duration::from_secs(15));
+        drop(server);
+        s
+    })
+    .await
+    .unwrap();
+    assert!(status.success(), "{status:?}");
+    let ended = tokio::time::timeout(Duration::from_secs(15), call)
+        .await
+        .expect("the abandoned call ends with the connection")
+        .unwrap();
+    assert!(
+        ended.is_err(),
+        "an abandoned call cannot complete: {ended:?}"
+    );
+    drop(tx);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sighup_reloads_the_policy() {
     let dir = temp_dir("sighup");
     let policy = dir.join("policy.toml");

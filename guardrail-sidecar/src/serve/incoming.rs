@@ -9,11 +9,10 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
+use tokio::net::TcpStream;
 use tokio::sync::watch;
 use tokio_stream::Stream;
 use tonic::transport::server::TcpIncoming;
-
-use super::coalesce::Coalesced;
 
 /// Accepted connections until `shutdown` resolves; then the listener is closed, `closed` turns
 /// true and the stream ends.
@@ -47,7 +46,7 @@ impl StopAccepting {
 }
 
 impl Stream for StopAccepting {
-    type Item = std::io::Result<Coalesced>;
+    type Item = std::io::Result<TcpStream>;
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = self.get_mut();
@@ -59,9 +58,7 @@ impl Stream for StopAccepting {
             this.closed.send_replace(true);
             return Poll::Ready(None);
         }
-        Pin::new(listener)
-            .poll_next(cx)
-            .map(|next| next.map(|accepted| accepted.map(Coalesced::new)))
+        Pin::new(listener).poll_next(cx)
     }
 }
 

@@ -8,7 +8,9 @@
 //! - [`engine`] and [`reload`]: the compiled policy in force (action guard, input screener,
 //!   secret scanner), swapped atomically on SIGHUP or when the file changes, kept when the new
 //!   one is invalid; an unchanged `[input]` keeps its loaded model;
-//! - [`tls`]: optional TLS and mutual TLS.
+//! - [`tls`]: optional TLS and mutual TLS;
+//! - [`shards`]: the event-loop threads; each accepted connection is served by one of them
+//!   (`--worker-threads`, one per CPU by default).
 //!
 //! Alongside `guardrail.v1.Guardrail` the server runs `grpc.health.v1.Health` and server
 //! reflection (v1 and v1alpha), so `grpcurl` works without the proto file. On SIGTERM (or
@@ -24,7 +26,6 @@
 //! deadline, whichever is sooner.
 
 pub mod audit;
-pub mod coalesce;
 pub mod convert;
 pub mod engine;
 pub mod incoming;
@@ -32,6 +33,7 @@ pub mod limits;
 pub mod metrics;
 pub mod reload;
 pub mod server;
+pub mod shards;
 pub mod tls;
 
 use std::future::Future;
@@ -126,7 +128,9 @@ pub struct ServeArgs {
     /// unapproved).
     #[arg(long, env = "GUARDRAIL_MAX_PENDING_REVIEWS", default_value_t = 10_000)]
     pub max_pending_reviews: usize,
-    /// Runtime worker threads; the number of CPUs when absent.
+    /// Event-loop threads serving gRPC connections (each connection stays on one); the number
+    /// of CPUs when absent or 0. Long work (the classifier, large scans) runs on a blocking
+    /// pool besides them.
     #[arg(long, env = "GUARDRAIL_WORKER_THREADS")]
     pub worker_threads: Option<usize>,
 }
@@ -160,12 +164,15 @@ pub struct ServerConfig {
     pub review_ttl: Duration,
     /// Most reviews held at once.
     pub max_pending_reviews: usize,
+    /// Event-loop threads serving connections (0: one per CPU).
+    pub threads: usize,
 }
 
 impl Default for ServerConfig {
     /// The embedded policy, no grants, 256 concurrent requests, 4 MiB messages, 64 MiB streams,
     /// 10 s timeout, polling every 2 s, no SIGHUP handler, audit to stdout, plaintext, 30 s
-    /// drain, reviews open for 15 minutes, at most 10000 of them.
+    /// drain, reviews open for 15 minutes, at most 10000 of them, one
+    /// event-loop thread per CPU.
     fn default() -> Self {
         ServerConfig {
             config: None,
@@ -181,6 +188,7 @@ impl Default for ServerConfig {
             shutdown_grace: Duration::from_secs(30),
             review_ttl: Duration::from_secs(900),
             max_pending_reviews: ApprovalStore::DEFAULT_MAX_ENTRIES,
+            threads: 0,
         }
     }
 }
@@ -210,6 +218,7 @@ impl From<&ServeArgs> for ServerConfig {
             shutdown_grace: Duration::from_millis(a.shutdown_grace_ms),
             review_ttl: Duration::from_secs(a.review_ttl_secs),
             max_pending_reviews: a.max_pending_reviews,
+            threads: a.worker_threads.unwrap_or(0),
         }
     }
 }
@@ -330,6 +339,7 @@ pub async fn serve(
             .context("invalid TLS configuration")?;
     }
     let addr = listener.local_addr()?;
+    let threads = shards::thread_count(config.threads);
     let (incoming, closed) = StopAccepting::new(
         TcpIncoming::from(listener).with_nodelay(Some(true)),
         shutdown,
@@ -351,20 +361,21 @@ pub async fn serve(
             .await;
         let _ = drain_tx.send(());
     });
-    let signal = incoming::closed(closed);
     tracing::info!(
         grpc_addr = %addr,
         policy_hash = %shared.engine.load().guard().policy_hash(),
         policy = %config.config.as_ref().map_or_else(|| "builtin".to_owned(), |p| p.display().to_string()),
         max_concurrent = config.max_concurrent,
+        threads,
         "serving"
     );
-    let server = builder
+    let router = builder
         .add_service(health_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
-        .add_service(guardrail)
-        .serve_with_incoming_shutdown(incoming, signal);
+        .add_service(guardrail);
+    let (abandon_tx, abandon_rx) = watch::channel(false);
+    let server = shards::serve(threads, router, incoming, closed, abandon_rx);
     let grace = config.shutdown_grace;
     let deadline = async move {
         if drain_rx.await.is_ok() {
@@ -373,11 +384,13 @@ pub async fn serve(
             std::future::pending::<()>().await;
         }
     };
+    let mut server = std::pin::pin!(server);
     let result = tokio::select! {
-        r = server => r.context("grpc server failed"),
+        r = &mut server => r,
         () = deadline => {
             tracing::warn!(grace_ms = grace.as_millis(), "shutdown grace period over; abandoning calls still in flight");
-            Ok(())
+            let _ = abandon_tx.send(true);
+            server.await
         }
     };
 
@@ -431,12 +444,13 @@ async fn terminated() {
 /// Runs `guardrail serve` to completion.
 pub fn run(args: &ServeArgs) -> Result<ExitCode> {
     init_logging(args.log_format);
-    let mut runtime = tokio::runtime::Builder::new_multi_thread();
-    runtime.enable_all().thread_name("guardrail-serve");
-    if let Some(n) = args.worker_threads {
-        runtime.worker_threads(n.max(1));
-    }
-    let runtime = runtime.build().context("cannot start the async runtime")?;
+    // Accepting, reloading, metrics and signals; the gRPC connections run on the event-loop
+    // threads of `shards`.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .thread_name("guardrail-serve")
+        .build()
+        .context("cannot start the async runtime")?;
     let config = ServerConfig::from(args);
     runtime.block_on(async {
         let listener = TcpListener::bind(args.listen)
