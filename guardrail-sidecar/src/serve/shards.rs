@@ -172,7 +172,10 @@ pub async fn serve(
                     _ticket: load.enter(),
                 };
                 if tx.send(conn).is_err() {
-                    tracing::error!(thread = i, "event-loop thread is gone; connection dropped");
+                    // Its runtime failed to start or it panicked: stop serving rather than
+                    // drop every connection it would be given. Its error is returned below.
+                    tracing::error!(thread = i, "event-loop thread is gone; stopping");
+                    break;
                 }
             }
             Err(e) => {
