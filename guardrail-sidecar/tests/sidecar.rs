@@ -215,6 +215,19 @@ async fn screen_action_allows_denies_and_reviews() {
     assert!(
         text.contains("guardrail_stage_duration_seconds_count{flow=\"action\",stage=\"total\"} 5")
     );
+
+    // A large output is screened off the event loop, with the same result.
+    let mut big = b"Looking at the notes first. ".repeat(4000);
+    big.extend_from_slice(ESCAPE);
+    assert!(big.len() > 64 * 1024);
+    let v = client
+        .screen_action(action(&big))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(decision(v.decision), proto::Decision::Deny);
+    assert_eq!(v.reasons[0].code, "path_escapes_workspace");
+    assert_eq!(v.reasons[0].pointer.as_deref(), Some("/path"));
     server.stop().await;
 }
 

@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use guardrail_core::approval::ApprovalError;
 use guardrail_core::scan::{Redaction, StreamScanner, redact, with_pii};
-use guardrail_core::{Coded, Decision, ReasonCode};
+use guardrail_core::{ActionVerdict, Coded, Decision, ReasonCode};
 use tonic::{Request, Response, Status, Streaming};
 
 use super::Shared;
@@ -15,6 +15,7 @@ use super::convert::{
     self, ActionRequest, Context, InputRequest, RedeemRequest, Resolution, ScanChunk, ScanOptions,
     ScanRequest,
 };
+use super::engine::Engine;
 use super::metrics::{Rpc, Stage};
 use crate::proto as pb;
 
@@ -22,7 +23,7 @@ use crate::proto as pb;
 pub const IDENTITY_HEADER: &str = "x-agent-identity";
 /// Longest identity recorded, in bytes; longer ones are cut at a character boundary.
 const MAX_IDENTITY_BYTES: usize = 256;
-/// Unary scans larger than this run on the blocking pool.
+/// Unary scans and model outputs larger than this run on the blocking pool.
 const INLINE_SCAN_BYTES: usize = 64 * 1024;
 
 /// The gRPC service.
@@ -90,6 +91,16 @@ fn redaction(shared: &Shared, options: ScanOptions) -> Redaction {
     }
 }
 
+/// Screens a request's output with the policy in force plus its host grants; fails only
+/// when a grant is refused.
+fn screen(engine: &Engine, req: &ActionRequest) -> Result<(ActionVerdict, Vec<String>), Status> {
+    let (guard, granted) = engine.guard_with(&req.allow_hosts)?;
+    Ok((
+        guard.screen_action_with(&req.model_output, &req.options),
+        granted,
+    ))
+}
+
 fn is_classifier_failure(code: ReasonCode) -> bool {
     matches!(
         code,
@@ -109,12 +120,28 @@ impl pb::guardrail_server::Guardrail for GuardrailService {
         let _permit = shared.limiter.try_acquire(rpc)?;
         let caller = Caller::of(&request);
         let req = ActionRequest::try_from(request.into_inner()).map_err(|e| self.fail(rpc, e))?;
-        let engine = shared.engine.load();
-        let (guard, granted) = engine.guard_with(&req.allow_hosts).map_err(|e| {
+        let engine = shared.engine.load_full();
+        let (req, screened) =
+            if req.allow_hosts.is_empty() && req.model_output.len() <= INLINE_SCAN_BYTES {
+                let screened = screen(&engine, &req);
+                (req, screened)
+            } else {
+                // Off the event loop: a large output, or host grants (a grant set not seen
+                // before compiles a policy).
+                tokio::task::spawn_blocking(move || {
+                    let screened = screen(&engine, &req);
+                    (req, screened)
+                })
+                .await
+                .map_err(|e| {
+                    tracing::error!(error = %e, "action screening task failed");
+                    self.fail(rpc, Status::internal("action screening failed"))
+                })?
+            };
+        let (mut verdict, granted) = screened.map_err(|e| {
             tracing::warn!(identity = %caller.identity, goal_id = %req.context.goal_id, error = %e.message(), "host grant refused");
             self.fail(rpc, e)
         })?;
-        let mut verdict = guard.screen_action_with(&req.model_output, &req.options);
         if let Err(e) =
             verdict.open_reviews(&shared.approvals, &req.context.binding(), shared.review_ttl)
         {

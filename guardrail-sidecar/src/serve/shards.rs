@@ -11,9 +11,10 @@
 //! socket writes per `ScreenAction` from 0.49 to 0.12 and the server's CPU time per call from
 //! 34–37 µs to 25–27 µs.
 //!
-//! A new connection goes to the thread that serves the fewest connections. Work that takes
-//! long (input screening with the classifier, large scans) runs on the blocking pool of the
-//! thread's runtime, not on the event loop.
+//! A new connection goes to the thread that serves the fewest connections. Work that can take
+//! long (input screening with the classifier, scans and model outputs over 64 KiB, compiling a
+//! policy for a new set of host grants) runs on the blocking pool of the thread's runtime, not
+//! on the event loop.
 
 use std::io::{self, IoSlice};
 use std::pin::{Pin, pin};
