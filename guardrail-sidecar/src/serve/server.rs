@@ -120,14 +120,14 @@ impl pb::guardrail_server::Guardrail for GuardrailService {
         let _permit = shared.limiter.try_acquire(rpc)?;
         let caller = Caller::of(&request);
         let req = ActionRequest::try_from(request.into_inner()).map_err(|e| self.fail(rpc, e))?;
-        let engine = shared.engine.load_full();
         let (req, screened) =
             if req.allow_hosts.is_empty() && req.model_output.len() <= INLINE_SCAN_BYTES {
-                let screened = screen(&engine, &req);
+                let screened = screen(&shared.engine.load(), &req);
                 (req, screened)
             } else {
                 // Off the event loop: a large output, or host grants (a grant set not seen
                 // before compiles a policy).
+                let engine = shared.engine.load_full();
                 tokio::task::spawn_blocking(move || {
                     let screened = screen(&engine, &req);
                     (req, screened)
