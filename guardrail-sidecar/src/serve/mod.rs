@@ -129,8 +129,8 @@ pub struct ServeArgs {
     #[arg(long, env = "GUARDRAIL_MAX_PENDING_REVIEWS", default_value_t = 10_000)]
     pub max_pending_reviews: usize,
     /// Event-loop threads serving gRPC connections (each connection stays on one); the number
-    /// of CPUs when absent or 0. Long work (the classifier, large scans) runs on a blocking
-    /// pool besides them.
+    /// of CPUs when absent or 0. Long work (the classifier, large scans and model outputs,
+    /// new host grants) runs on a blocking pool beside them.
     #[arg(long, env = "GUARDRAIL_WORKER_THREADS")]
     pub worker_threads: Option<usize>,
 }
