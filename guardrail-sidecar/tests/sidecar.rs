@@ -985,15 +985,56 @@ impl Binary {
         }
     }
 
-    fn wait(&mut self, within: Duration) -> std::process::ExitStatus {
-        let deadline = Instant::now() + within;
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status;
-            }
-            assert!(Instant::now() < deadline, "the server did not exit");
-            std::thread::sleep(Duration::from_millis(20));
+    /// A client on a fresh connection.
+    async fn client(&self) -> GuardrailClient<Channel> {
+        let channel = Channel::from_shared(format!("http://{}", self.addr))
+            .unwrap()
+            .connect()
+            .await
+            .unwrap();
+        GuardrailClient::new(channel)
+    }
+
+    /// Waits until the metrics endpoint shows one call in flight: a held call is in the
+    /// server, however slow the machine.
+    async fn wait_one_in_flight(&self) {
+        let metrics = self.metrics.expect("the server logs its metrics address");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !http_get(metrics, "/metrics")
+            .await
+            .contains("guardrail_in_flight_requests 1")
+        {
+            assert!(Instant::now() < deadline, "the held call never arrived");
+            tokio::time::sleep(Duration::from_millis(20)).await;
         }
+    }
+
+    /// Reads log lines until one contains `needle` (for at most 30 s).
+    fn wait_log(&self, needle: &str) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !self
+            .log
+            .recv_timeout(Duration::from_millis(100))
+            .is_ok_and(|l| l.contains(needle))
+        {
+            assert!(Instant::now() < deadline, "no log line with `{needle}`");
+        }
+    }
+
+    /// Waits (off the async threads) for the process to exit within `within`.
+    async fn exited(mut self, within: Duration) -> std::process::ExitStatus {
+        tokio::task::spawn_blocking(move || {
+            let deadline = Instant::now() + within;
+            loop {
+                if let Some(status) = self.child.try_wait().unwrap() {
+                    return status;
+                }
+                assert!(Instant::now() < deadline, "the server did not exit");
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        })
+        .await
+        .unwrap()
     }
 
     fn signal(&self, name: &str) {
@@ -1016,12 +1057,7 @@ impl Drop for Binary {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_drains_in_flight_calls() {
     let mut server = Binary::start(&["--metrics-listen", "127.0.0.1:0"]);
-    let channel = Channel::from_shared(format!("http://{}", server.addr))
-        .unwrap()
-        .connect()
-        .await
-        .unwrap();
-    let mut client = GuardrailClient::new(channel);
+    let mut client = server.client().await;
     let v = client
         .screen_action(action(ALLOW))
         .await
@@ -1030,25 +1066,9 @@ async fn sigterm_drains_in_flight_calls() {
     assert_eq!(decision(v.decision), proto::Decision::Allow);
 
     let (tx, call) = hold_a_call(&mut client, None).await;
-    // The call is in the server before the signal, however slow the machine.
-    let metrics = server.metrics.expect("the server logs its metrics address");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !http_get(metrics, "/metrics")
-        .await
-        .contains("guardrail_in_flight_requests 1")
-    {
-        assert!(Instant::now() < deadline, "the held call never arrived");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    server.wait_one_in_flight().await;
     server.signal("TERM");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !server
-        .log
-        .recv_timeout(Duration::from_millis(100))
-        .is_ok_and(|l| l.contains("draining"))
-    {
-        assert!(Instant::now() < deadline, "no drain log line");
-    }
+    server.wait_log("draining");
     assert!(
         server.child.try_wait().unwrap().is_none(),
         "exited with a call in flight"
@@ -1070,58 +1090,26 @@ async fn sigterm_drains_in_flight_calls() {
     drop(tx);
     let done = call.await.unwrap().expect("the in-flight call completes");
     assert_eq!(done.bytes_scanned, 24);
-    let status = tokio::task::spawn_blocking(move || {
-        let s = server.wait(Duration::from_secs(15));
-        drop(server);
-        s
-    })
-    .await
-    .unwrap();
+    let status = server.exited(Duration::from_secs(15)).await;
     assert!(status.success(), "{status:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_call_past_the_grace_period_is_abandoned() {
-    let mut server = Binary::start(&[
+    let server = Binary::start(&[
         "--metrics-listen",
         "127.0.0.1:0",
         "--shutdown-grace-ms",
         "300",
     ]);
-    let channel = Channel::from_shared(format!("http://{}", server.addr))
-        .unwrap()
-        .connect()
-        .await
-        .unwrap();
-    let mut client = GuardrailClient::new(channel);
+    let mut client = server.client().await;
     let (tx, call) = hold_a_call(&mut client, None).await;
-    let metrics = server.metrics.expect("the server logs its metrics address");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !http_get(metrics, "/metrics")
-        .await
-        .contains("guardrail_in_flight_requests 1")
-    {
-        assert!(Instant::now() < deadline, "the held call never arrived");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    server.wait_one_in_flight().await;
     server.signal("TERM");
     // The stream stays open: the server gives up on it when the grace period is over, and
     // exits cleanly.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !server
-        .log
-        .recv_timeout(Duration::from_millis(100))
-        .is_ok_and(|l| l.contains("abandoning calls still in flight"))
-    {
-        assert!(Instant::now() < deadline, "no grace-period log line");
-    }
-    let status = tokio::task::spawn_blocking(move || {
-        let s = server.wait(Duration::from_secs(15));
-        drop(server);
-        s
-    })
-    .await
-    .unwrap();
+    server.wait_log("abandoning calls still in flight");
+    let status = server.exited(Duration::from_secs(15)).await;
     assert!(status.success(), "{status:?}");
     let ended = tokio::time::timeout(Duration::from_secs(15), call)
         .await
@@ -1145,12 +1133,7 @@ async fn sighup_reloads_the_policy() {
         "--reload-interval-ms",
         "0",
     ]);
-    let channel = Channel::from_shared(format!("http://{}", server.addr))
-        .unwrap()
-        .connect()
-        .await
-        .unwrap();
-    let mut client = GuardrailClient::new(channel);
+    let mut client = server.client().await;
     let before = client
         .screen_action(action(&get_url("b.example.com")))
         .await

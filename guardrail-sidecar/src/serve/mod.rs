@@ -171,8 +171,7 @@ pub struct ServerConfig {
 impl Default for ServerConfig {
     /// The embedded policy, no grants, 256 concurrent requests, 4 MiB messages, 64 MiB streams,
     /// 10 s timeout, polling every 2 s, no SIGHUP handler, audit to stdout, plaintext, 30 s
-    /// drain, reviews open for 15 minutes, at most 10000 of them, one
-    /// event-loop thread per CPU.
+    /// drain, reviews open for 15 minutes, at most 10000 of them, one event-loop thread per CPU.
     fn default() -> Self {
         ServerConfig {
             config: None,
