@@ -10,7 +10,7 @@ use crate::action::json::JsonLimits;
 use crate::action::tools::{ArgKind, BlastRadius, Builtin, ToolCall, ToolRegistry, ToolSpec};
 use crate::approval::{ApprovalError, ApprovalStore, ApprovalTicket};
 use crate::check::host::HostChecker;
-use crate::check::path::PathChecker;
+use crate::check::path::{Access, PathChecker};
 use crate::check::secret::SecretCheck;
 use crate::check::sql::{Dialect, SqlChecker};
 use crate::check::text::{TextLevel, check_text};
@@ -347,7 +347,12 @@ impl Guard {
         match kind {
             ArgKind::Path => inner
                 .path
-                .check(value)
+                .check_for(value, Access::Read)
+                .map(drop)
+                .map_err(|e| e.to_reason())?,
+            ArgKind::WritePath => inner
+                .path
+                .check_for(value, Access::Write)
                 .map(drop)
                 .map_err(|e| e.to_reason())?,
             ArgKind::Url => inner

@@ -137,6 +137,9 @@ reason_codes! {
     PathEscapesWorkspace => "path_escapes_workspace",
     /// Encoded, backslash or lookalike forms that another layer may turn into a traversal.
     PathNotCanonical => "path_not_canonical",
+    /// Inside the workspace, but a protected path (`workspace.deny`, or `workspace.deny_write`
+    /// for a write): credentials, git hooks, CI definitions.
+    PathProtected => "path_protected",
 
     // --- SQL ---
     /// The SQL text is longer than the policy allows.

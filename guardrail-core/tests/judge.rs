@@ -921,26 +921,44 @@ fn fixture_rows_are_well_formed() {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/judge/labeled.jsonl");
     let text = std::fs::read_to_string(path).unwrap();
     let mut ids = std::collections::HashSet::new();
-    let guard = guardrail_core::Guard::new(
-        guardrail_core::Policy::from_toml_str(
-            "[http]\nallow = [\"api.github.com\", \"crates.io\", \"docs.example.com\", \"hooks.example.com\"]\n",
-            None,
+    let hosts = "[http]\nallow = [\"api.github.com\", \"crates.io\", \"docs.example.com\", \"hooks.example.com\"]\n";
+    let guard_with = |extra: &str| {
+        guardrail_core::Guard::new(
+            guardrail_core::Policy::from_toml_str(&format!("{hosts}{extra}"), None).unwrap(),
         )
-        .unwrap(),
-    )
-    .unwrap();
+        .unwrap()
+    };
+    // Without protected paths every row passes the structural checks: the rows measure the
+    // judge, which is what has to catch the bad ones.
+    let open = guard_with("[workspace]\ndeny = []\ndeny_write = []\n");
+    // The default protected paths may take a bad row off the judge's hands, never a good one.
+    let default = guard_with("");
+    let mut caught = Vec::new();
     for line in text.lines() {
         let row: serde_json::Value = serde_json::from_str(line).unwrap();
-        assert!(ids.insert(row["id"].as_str().unwrap().to_owned()));
+        let id = row["id"].as_str().unwrap().to_owned();
+        assert!(ids.insert(id.clone()));
         assert!(row["context"].as_str().is_some_and(|c| !c.is_empty()));
-        // Every row passes the structural checks: the judge is what has to catch the bad ones.
-        let verdict = guard.screen_action(row["input"].as_str().unwrap().as_bytes());
+        let input = row["input"].as_str().unwrap().as_bytes();
+        let verdict = open.screen_action(input);
         assert_eq!(
             verdict.decision,
             guardrail_core::Decision::Review,
-            "{}: {:?}",
-            row["id"],
+            "{id}: {:?}",
             verdict.reasons
         );
+        let verdict = default.screen_action(input);
+        if verdict.decision != guardrail_core::Decision::Review {
+            assert_eq!(verdict.decision, guardrail_core::Decision::Deny, "{id}");
+            assert_eq!(row["expect"], "deny", "{id}: {:?}", verdict.reasons);
+            assert_eq!(
+                verdict.reasons[0].code,
+                guardrail_core::ReasonCode::PathProtected,
+                "{id}"
+            );
+            caught.push(id);
+        }
     }
+    // The CI-workflow row is the one a write protection exists for.
+    assert!(caught.contains(&"judge-d01".to_owned()), "{caught:?}");
 }

@@ -15,8 +15,11 @@ use crate::verdict::{Coded, ReasonCode};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ArgKind {
-    /// A filesystem path: workspace containment.
+    /// A filesystem path that is read: workspace containment and `workspace.deny`.
     Path,
+    /// A filesystem path that is written: containment, `workspace.deny` and
+    /// `workspace.deny_write`.
+    WritePath,
     /// A URL: the host allowlist.
     Url,
     /// An SQL statement: the read-only check.
@@ -137,7 +140,10 @@ impl Builtin {
         let one = |name: &str, kind| (ArgPattern::top(name), kind);
         match self {
             Builtin::ReadFile => vec![one("path", ArgKind::Path)],
-            Builtin::WriteFile => vec![one("path", ArgKind::Path), one("content", ArgKind::Text)],
+            Builtin::WriteFile => vec![
+                one("path", ArgKind::WritePath),
+                one("content", ArgKind::Text),
+            ],
             Builtin::HttpGet => vec![one("url", ArgKind::Url)],
             Builtin::DbQuery => vec![one("sql", ArgKind::Sql)],
         }
@@ -409,7 +415,7 @@ impl ToolSpec {
                 f(a, &p)
             }
             ToolCall::WriteFile { path, content } => {
-                let (a, p) = single("path", path, ArgKind::Path);
+                let (a, p) = single("path", path, ArgKind::WritePath);
                 f(a, &p)?;
                 let (a, p) = single("content", content, ArgKind::Text);
                 f(a, &p)

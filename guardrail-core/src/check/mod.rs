@@ -4,6 +4,7 @@
 
 pub mod host;
 pub mod path;
+pub mod protect;
 pub mod secret;
 pub mod sql;
 pub mod text;

@@ -18,6 +18,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+use super::protect::ProtectedPaths;
 use crate::policy::PolicyIssue;
 use crate::verdict::{Coded, ReasonCode};
 
@@ -28,15 +29,60 @@ pub struct WorkspaceConfig {
     /// Absolute, normalized directory (a trailing `/` is optional). Paths must lie strictly
     /// beneath it; the root itself is refused.
     pub root: String,
+    /// Protected paths no path argument may name, read or write (credential files); patterns
+    /// relative to the root, in the syntax of [`protect`](super::protect).
+    pub deny: Vec<String>,
+    /// Protected paths no write may name ([`ArgKind::WritePath`](crate::action::tools::ArgKind)
+    /// arguments, `write_file`'s path): what git, CI or a shell runs later.
+    pub deny_write: Vec<String>,
 }
 
+/// The default [`WorkspaceConfig::deny`]: credential stores that have no business in an
+/// agent's context.
+pub const DEFAULT_DENY: &[&str] = &[
+    "**/.env",
+    "**/.ssh",
+    "**/.aws",
+    "**/.netrc",
+    "**/.git-credentials",
+    "**/.pypirc",
+    "**/.docker/config.json",
+    "**/.kube/config",
+    "**/id_rsa",
+    "**/id_ecdsa",
+    "**/id_ed25519",
+];
+
+/// The default [`WorkspaceConfig::deny_write`]: files that run as code later, outside the
+/// agent's sandbox (git hooks and config, CI definitions, direnv and editor tasks).
+pub const DEFAULT_DENY_WRITE: &[&str] = &[
+    "**/.git",
+    "**/.github/workflows",
+    "**/.gitlab-ci.yml",
+    "**/.husky",
+    "**/.envrc",
+    "**/.vscode/tasks.json",
+];
+
 impl Default for WorkspaceConfig {
-    /// `root = "/workspace/"`.
+    /// `root = "/workspace/"`, [`DEFAULT_DENY`] and [`DEFAULT_DENY_WRITE`].
     fn default() -> Self {
         WorkspaceConfig {
             root: "/workspace/".to_owned(),
+            deny: DEFAULT_DENY.iter().map(|s| (*s).to_owned()).collect(),
+            deny_write: DEFAULT_DENY_WRITE.iter().map(|s| (*s).to_owned()).collect(),
         }
     }
+}
+
+/// What a path argument is used for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Access {
+    /// Read: [`WorkspaceConfig::deny`] applies.
+    Read,
+    /// Write: [`WorkspaceConfig::deny`] and [`WorkspaceConfig::deny_write`] apply.
+    Write,
 }
 
 /// Why a path was refused.
@@ -116,6 +162,14 @@ pub enum PathError {
         /// The workspace root.
         root: String,
     },
+    /// The path is inside the workspace but matches a protected-path pattern.
+    #[error("path is protected by the policy pattern `{}`{}", pattern.escape_debug(), if *write { " (workspace.deny_write)" } else { " (workspace.deny)" })]
+    Protected {
+        /// The pattern, as written in the policy.
+        pattern: String,
+        /// Whether it comes from the write-only list.
+        write: bool,
+    },
 }
 
 impl PathError {
@@ -135,7 +189,8 @@ impl PathError {
             | PathError::DriveLetter
             | PathError::LeadingDoubleSlash
             | PathError::Outside { .. }
-            | PathError::WorkspaceRoot { .. } => None,
+            | PathError::WorkspaceRoot { .. }
+            | PathError::Protected { .. } => None,
         }
     }
 }
@@ -155,6 +210,7 @@ impl Coded for PathError {
             | PathError::ParentEscape { .. }
             | PathError::Outside { .. }
             | PathError::WorkspaceRoot { .. } => ReasonCode::PathEscapesWorkspace,
+            PathError::Protected { .. } => ReasonCode::PathProtected,
         }
     }
 
@@ -217,6 +273,8 @@ impl std::fmt::Display for CheckedPath {
 pub struct PathChecker {
     /// The root without its trailing slash, e.g. `/workspace`. Never empty.
     root: String,
+    deny: ProtectedPaths,
+    deny_write: ProtectedPaths,
 }
 
 impl PathChecker {
@@ -253,9 +311,20 @@ impl PathChecker {
                 "root must be normalized (no `.`, `..` or empty components)",
             ));
         }
+        let deny = ProtectedPaths::new(&cfg.deny, "workspace.deny").unwrap_or_else(|mut e| {
+            issues.append(&mut e);
+            ProtectedPaths::default()
+        });
+        let deny_write = ProtectedPaths::new(&cfg.deny_write, "workspace.deny_write")
+            .unwrap_or_else(|mut e| {
+                issues.append(&mut e);
+                ProtectedPaths::default()
+            });
         if issues.is_empty() {
             Ok(PathChecker {
                 root: trimmed.to_owned(),
+                deny,
+                deny_write,
             })
         } else {
             Err(issues)
@@ -267,15 +336,42 @@ impl PathChecker {
         &self.root
     }
 
-    /// Checks one path argument.
+    /// Checks one path argument that is read: [`check_for`](Self::check_for) with
+    /// [`Access::Read`].
+    pub fn check(&self, path: &str) -> Result<CheckedPath, PathError> {
+        self.check_for(path, Access::Read)
+    }
+
+    /// Checks one path argument used for `access`.
     ///
     /// In order: the empty path; control, invisible, backslash, percent-encoded and lookalike
     /// characters (the first offending character wins); paths not starting with `/` (a URL
     /// scheme or drive letter is not canonical, anything else not absolute); a leading `//`;
     /// then lexical normalization (`.` and empty components dropped, `..` pops, but a `..` taken
-    /// at or above the root is refused even if the path comes back) and containment strictly
-    /// beneath the root.
-    pub fn check(&self, path: &str) -> Result<CheckedPath, PathError> {
+    /// at or above the root is refused even if the path comes back), containment strictly
+    /// beneath the root, and last the protected-path patterns against the path relative to the
+    /// root: `workspace.deny`, and for [`Access::Write`] `workspace.deny_write`.
+    pub fn check_for(&self, path: &str, access: Access) -> Result<CheckedPath, PathError> {
+        let checked = self.contained(path)?;
+        let relative = checked.relative();
+        let hit = match self.deny.matching(relative) {
+            Some(pattern) => Some((pattern, false)),
+            None if access == Access::Write => {
+                self.deny_write.matching(relative).map(|p| (p, true))
+            }
+            None => None,
+        };
+        match hit {
+            Some((pattern, write)) => Err(PathError::Protected {
+                pattern: pattern.to_owned(),
+                write,
+            }),
+            None => Ok(checked),
+        }
+    }
+
+    /// [`check_for`](Self::check_for) up to containment.
+    fn contained(&self, path: &str) -> Result<CheckedPath, PathError> {
         if path.is_empty() {
             return Err(PathError::Empty);
         }
@@ -601,6 +697,7 @@ mod tests {
         assert_eq!(checker().root(), "/workspace");
         let c = PathChecker::new(&WorkspaceConfig {
             root: "/srv/ws".into(),
+            ..WorkspaceConfig::default()
         })
         .unwrap();
         assert_eq!(c.root(), "/srv/ws");
@@ -620,13 +717,18 @@ mod tests {
             "/ws/．",
         ] {
             assert!(
-                PathChecker::new(&WorkspaceConfig { root: bad.into() }).is_err(),
+                PathChecker::new(&WorkspaceConfig {
+                    root: bad.into(),
+                    ..WorkspaceConfig::default()
+                })
+                .is_err(),
                 "root {bad:?} accepted"
             );
         }
         // Every problem is reported, not only the first.
         let issues = PathChecker::new(&WorkspaceConfig {
             root: "ws\\x".into(),
+            ..WorkspaceConfig::default()
         })
         .unwrap_err();
         assert_eq!(issues.len(), 2, "{issues:?}");
@@ -952,9 +1054,87 @@ mod tests {
     }
 
     #[test]
+    fn protected_paths() {
+        let c = checker();
+        for (path, access, pattern) in [
+            ("/workspace/.env", Access::Read, Some("**/.env")),
+            ("/workspace/app/.ENV", Access::Read, Some("**/.env")),
+            (
+                "/workspace/home/.ssh/id_ed25519",
+                Access::Read,
+                Some("**/.ssh"),
+            ),
+            ("/workspace/.env.example", Access::Read, None),
+            ("/workspace/.git/config", Access::Read, None),
+            ("/workspace/.git/config", Access::Write, Some("**/.git")),
+            (
+                "/workspace/src/.././.git/hooks/pre-commit",
+                Access::Write,
+                Some("**/.git"),
+            ),
+            (
+                "/workspace/vendor/lib/.git/hooks/post-checkout",
+                Access::Write,
+                Some("**/.git"),
+            ),
+            ("/workspace/.gitignore", Access::Write, None),
+            ("/workspace/.github/workflows/ci.yml", Access::Read, None),
+            (
+                "/workspace/.github/workflows/ci.yml",
+                Access::Write,
+                Some("**/.github/workflows"),
+            ),
+            ("/workspace/.github/CODEOWNERS", Access::Write, None),
+            ("/workspace/.env", Access::Write, Some("**/.env")),
+            ("/workspace/src/main.rs", Access::Write, None),
+        ] {
+            let got = c.check_for(path, access);
+            match pattern {
+                None => assert!(got.is_ok(), "{path} {access:?}: {got:?}"),
+                Some(want) => match got {
+                    Err(PathError::Protected { pattern, write }) => {
+                        assert_eq!(pattern, want, "{path}");
+                        assert_eq!(write, want == "**/.git" || want.contains("workflows"));
+                        let reason = PathError::Protected { pattern, write }.to_reason();
+                        assert_eq!(reason.code, ReasonCode::PathProtected);
+                    }
+                    other => panic!("{path} {access:?}: {other:?}"),
+                },
+            }
+        }
+        // Containment is decided first: a protected name outside the workspace escapes it.
+        assert!(matches!(
+            c.check("/workspace/../root/.ssh/id_rsa"),
+            Err(PathError::ParentEscape { .. })
+        ));
+        // `check` is a read.
+        assert!(c.check("/workspace/.git/hooks/pre-commit").is_ok());
+        // Empty lists protect nothing; a bad pattern is a policy issue with its key.
+        let open = PathChecker::new(&WorkspaceConfig {
+            deny: Vec::new(),
+            deny_write: Vec::new(),
+            ..WorkspaceConfig::default()
+        })
+        .unwrap();
+        assert!(
+            open.check_for("/workspace/.git/config", Access::Write)
+                .is_ok()
+        );
+        assert!(open.check("/workspace/.env").is_ok());
+        let issues = PathChecker::new(&WorkspaceConfig {
+            deny_write: vec!["/etc".into(), "ok".into(), "a/../b".into()],
+            ..WorkspaceConfig::default()
+        })
+        .unwrap_err();
+        let keys: Vec<&str> = issues.iter().map(|i| i.key.as_str()).collect();
+        assert_eq!(keys, ["workspace.deny_write[0]", "workspace.deny_write[2]"]);
+    }
+
+    #[test]
     fn nested_root() {
         let c = PathChecker::new(&WorkspaceConfig {
             root: "/srv/ws/".into(),
+            ..WorkspaceConfig::default()
         })
         .unwrap();
         assert_eq!(c.check("/srv/ws/a/b").unwrap().relative(), "a/b");
