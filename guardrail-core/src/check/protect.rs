@@ -365,6 +365,67 @@ mod tests {
         );
     }
 
+    /// The same semantics, written the obvious (exponential) way.
+    fn reference(pattern: &[Component], path: &[&[u8]]) -> bool {
+        fn wild(p: &[u8], n: &[u8]) -> bool {
+            match p.split_first() {
+                None => n.is_empty(),
+                Some((b'*', rest)) => (0..=n.len()).any(|k| wild(rest, &n[k..])),
+                Some((c, rest)) => n
+                    .split_first()
+                    .is_some_and(|(b, tail)| b.to_ascii_lowercase() == *c && wild(rest, tail)),
+            }
+        }
+        match pattern.split_first() {
+            None => true,
+            Some((Component::AnyDepth, rest)) => {
+                (0..=path.len()).any(|k| reference(rest, &path[k..]))
+            }
+            Some((Component::Name(n), rest)) => path
+                .split_first()
+                .is_some_and(|(c, tail)| wild(n, c) && reference(rest, tail)),
+        }
+    }
+
+    #[test]
+    fn agrees_with_the_obvious_matcher_on_random_patterns() {
+        let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+        let mut next = |n: usize| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state % n as u64) as usize
+        };
+        let pieces = ["a", "b", "A", "ab", "*", "a*", "*b", ".e", "**"];
+        let names = ["a", "b", "ab", "ba", "AB", ".e", "x.e", "aab", "b.E"];
+        let mut matched = 0;
+        for _ in 0..3000 {
+            let patterns: Vec<String> = (0..1 + next(3))
+                .map(|_| {
+                    let parts: Vec<&str> = (0..1 + next(4))
+                        .map(|_| pieces[next(pieces.len())])
+                        .collect();
+                    parts.join("/")
+                })
+                .collect();
+            let Ok(list) = ProtectedPaths::new(&patterns, "k") else {
+                continue;
+            };
+            let path: Vec<&str> = (0..1 + next(5)).map(|_| names[next(names.len())]).collect();
+            let relative = path.join("/");
+            let bytes: Vec<&[u8]> = path.iter().map(|c| c.as_bytes()).collect();
+            let want = list
+                .globs
+                .iter()
+                .find(|g| reference(&g.components, &bytes))
+                .map(|g| g.text.as_str());
+            assert_eq!(list.matching(&relative), want, "{patterns:?} {relative}");
+            matched += usize::from(want.is_some());
+        }
+        // Both outcomes are well represented.
+        assert!(matched > 300, "{matched}");
+    }
+
     #[test]
     fn bad_patterns_are_policy_issues() {
         for bad in [
