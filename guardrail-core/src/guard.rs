@@ -199,6 +199,14 @@ impl Guard {
         &self.inner.policy_hash
     }
 
+    /// Does now the work the checks would otherwise do on first use (compiling the secret
+    /// rules' regexes): a service calls this at start so that no request pays for it.
+    pub fn prepare(&self) {
+        if let Some(scanner) = &self.inner.scanner {
+            scanner.prepare();
+        }
+    }
+
     /// The host checker, for the dispatcher's execution-time DNS pinning.
     pub fn host_checker(&self) -> &HostChecker {
         &self.inner.host

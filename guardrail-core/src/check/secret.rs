@@ -22,6 +22,10 @@ pub struct SecretHit {
 pub trait SecretDetector: Send + Sync + std::fmt::Debug {
     /// The first secret in `text`, if any.
     fn find(&self, text: &str) -> Option<SecretHit>;
+
+    /// Does ahead of time whatever the detector would otherwise do on first use (a service
+    /// calls this at start so that no request pays for it). Default: nothing.
+    fn prepare(&self) {}
 }
 
 /// The secret stage of argument screening.
@@ -34,6 +38,11 @@ impl SecretCheck {
     /// A stage around any detector.
     pub fn new(detector: Box<dyn SecretDetector>) -> Self {
         SecretCheck { detector }
+    }
+
+    /// [`SecretDetector::prepare`] of the detector.
+    pub fn prepare(&self) {
+        self.detector.prepare();
     }
 
     /// Refuses text that carries a secret.
@@ -53,6 +62,10 @@ impl SecretCheck {
 }
 
 impl SecretDetector for crate::scan::SecretScanner {
+    fn prepare(&self) {
+        self.compile_rules();
+    }
+
     fn find(&self, text: &str) -> Option<SecretHit> {
         let finding = self
             .scan_with_decodings(text.as_bytes())

@@ -25,7 +25,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use aho_corasick::{AhoCorasick, AhoCorasickKind};
 
@@ -41,6 +41,8 @@ use super::{Encoding, Finding, FindingKind};
 use crate::PolicyIssue;
 
 const BUILTIN_PACK: &str = include_str!("../../rules/secrets.toml");
+/// Policy keys of the built-in pack's rules start with this; those rules compile lazily.
+const BUILTIN_KEY_PREFIX: &str = "builtin.rule.";
 
 /// Largest match a rule may produce (bytes); also what a stream carries across chunks.
 pub const MAX_RULE_LEN: usize = 16 * 1024;
@@ -228,7 +230,7 @@ struct RulePack {
 #[derive(Debug)]
 enum Kind {
     Pattern {
-        re: meta::Regex,
+        re: RuleRegex,
         /// Every match starts with a keyword: search anchored at the keyword hit.
         anchored: bool,
         group: usize,
@@ -238,10 +240,63 @@ enum Kind {
         require: Box<[u8]>,
     },
     Assign {
-        re: meta::Regex,
+        re: RuleRegex,
         max_len: usize,
         group: usize,
     },
+}
+
+/// A rule's regex. The built-in pack's regexes are compiled on first use: building them all
+/// was most of a scanner's start-up (about 70% of the instructions of `guardrail scan
+/// /dev/null`), and most texts wake few rules. Rules from your files and inline rules compile
+/// when the scanner is built, so a bad one is a policy error, not a scan-time surprise; every
+/// built-in regex is compiled by a test.
+#[derive(Debug)]
+struct RuleRegex {
+    pattern: Box<str>,
+    compiled: OnceLock<Option<meta::Regex>>,
+}
+
+impl RuleRegex {
+    fn lazy(pattern: &str) -> Self {
+        RuleRegex {
+            pattern: pattern.into(),
+            compiled: OnceLock::new(),
+        }
+    }
+
+    fn ready(pattern: &str, re: meta::Regex) -> Self {
+        RuleRegex {
+            pattern: pattern.into(),
+            compiled: OnceLock::from(Some(re)),
+        }
+    }
+
+    /// The compiled regex; `None` only if compiling failed, which the scan treats like an
+    /// exhausted budget (it fails closed).
+    fn get(&self) -> Option<&meta::Regex> {
+        self.compiled
+            .get_or_init(|| build_regex(&self.pattern).ok())
+            .as_ref()
+    }
+}
+
+/// The engine under `regex`, used directly: pattern regexes search a span of the text, with
+/// look-around seeing the bytes before it; value regexes run on a slice starting at the value.
+fn build_regex(pattern: &str) -> Result<meta::Regex, String> {
+    meta::Builder::new()
+        .configure(
+            meta::Config::new()
+                .utf8_empty(false)
+                .nfa_size_limit(Some(REGEX_SIZE_LIMIT)),
+        )
+        .syntax(
+            regex_automata::util::syntax::Config::new()
+                .unicode(false)
+                .utf8(false),
+        )
+        .build(pattern)
+        .map_err(|e| e.to_string())
 }
 
 #[derive(Debug)]
@@ -370,9 +425,8 @@ impl SecretScanner {
             match toml::from_str::<RulePack>(BUILTIN_PACK) {
                 Ok(pack) => {
                     stopwords.extend(pack.stopwords);
-                    for (i, d) in pack.rules.into_iter().enumerate() {
-                        let _ = i;
-                        add(&mut defs, format!("builtin.rule.{}", d.id), d);
+                    for d in pack.rules {
+                        add(&mut defs, format!("{BUILTIN_KEY_PREFIX}{}", d.id), d);
                     }
                 }
                 Err(e) => issues.push(PolicyIssue::new("secrets.builtin", e.to_string())),
@@ -520,7 +574,17 @@ impl SecretScanner {
         }
     }
 
-    /// Number of compiled rules.
+    /// Compiles every rule regex not compiled yet. The built-in pack's regexes otherwise
+    /// compile on first use, which suits a command that scans one text; a service calls this
+    /// at start so that no request pays for a compile.
+    pub fn compile_rules(&self) {
+        for rule in &self.rules {
+            let (Kind::Pattern { re, .. } | Kind::Assign { re, .. }) = &rule.kind;
+            let _ = re.get();
+        }
+    }
+
+    /// Number of rules.
     pub fn rule_count(&self) -> usize {
         self.rules.len()
     }
@@ -812,7 +876,9 @@ impl SecretScanner {
                         .len()
                         .min(ke.saturating_add(*max_len).saturating_add(1));
                     let cost = we.saturating_sub(ws);
-                    if cost > st.budget {
+                    // A regex that cannot be compiled fails the scan closed, like the budget.
+                    let compiled = if cost > st.budget { None } else { re.get() };
+                    let Some(re) = compiled else {
                         out.push(Raw {
                             rule: BUDGET_RULE_IDX,
                             start: ks,
@@ -822,7 +888,7 @@ impl SecretScanner {
                         });
                         st.exhausted = true;
                         return;
-                    }
+                    };
                     st.budget -= cost;
                     let Some(hay) = text.get(..we) else { continue };
                     if !has_any(hay.get(ws..).unwrap_or(&[]), require) {
@@ -905,6 +971,18 @@ impl SecretScanner {
             let end = text.len().min(v.saturating_add(*max_len));
             let Some(hay) = text.get(v..end) else {
                 continue;
+            };
+            let Some(re) = re.get() else {
+                // Not compilable: fail closed, with the finding a scan that ran out of budget
+                // reports.
+                out.push(Raw {
+                    rule: BUDGET_RULE_IDX,
+                    start: ks,
+                    end: text.len(),
+                    score: 1.0,
+                    encoding: None,
+                });
+                return;
             };
             let span = if *group == 0 {
                 re.find(hay).map(|m| (m.start(), m.end(), m.end()))
@@ -1175,7 +1253,8 @@ fn compile_rule(key: &str, def: &RuleDef, issues: &mut Vec<PolicyIssue>) -> Opti
         ));
     }
     let field = if is_value { "value" } else { "pattern" };
-    let max_len = match regex_syntax::Parser::new().parse(src) {
+    let syntax = regex_syntax::Parser::new().parse(src);
+    let max_len = match &syntax {
         Ok(hir) => match (hir.properties().maximum_len(), def.max_len) {
             (_, Some(m)) => Some(m),
             (Some(m), None) => Some(m),
@@ -1210,32 +1289,21 @@ fn compile_rule(key: &str, def: &RuleDef, issues: &mut Vec<PolicyIssue>) -> Opti
     } else {
         src
     };
-    // The engine under `regex`, used directly: pattern regexes search a span of the text,
-    // with look-around seeing the bytes before it; value regexes run on a slice starting at
-    // the value.
-    let re = match meta::Builder::new()
-        .configure(
-            meta::Config::new()
-                .utf8_empty(false)
-                .nfa_size_limit(Some(REGEX_SIZE_LIMIT)),
-        )
-        .syntax(
-            regex_automata::util::syntax::Config::new()
-                .unicode(false)
-                .utf8(false),
-        )
-        .build(pat)
-    {
-        Ok(re) => Some(re),
-        Err(e) => {
-            issues.push(PolicyIssue::new(
-                format!("{key}.{field}"),
-                format!("invalid regex: {e}"),
-            ));
-            None
+    let re = if key.starts_with(BUILTIN_KEY_PREFIX) {
+        Some(RuleRegex::lazy(pat))
+    } else {
+        match build_regex(pat) {
+            Ok(re) => Some(RuleRegex::ready(pat, re)),
+            Err(e) => {
+                issues.push(PolicyIssue::new(
+                    format!("{key}.{field}"),
+                    format!("invalid regex: {e}"),
+                ));
+                None
+            }
         }
     };
-    let (Some(re), Some(max_len)) = (re, max_len) else {
+    let (Some(re), Some(max_len), Ok(syntax)) = (re, max_len, syntax) else {
         return None;
     };
     if issues.len() > start_issues {
@@ -1243,7 +1311,9 @@ fn compile_rule(key: &str, def: &RuleDef, issues: &mut Vec<PolicyIssue>) -> Opti
     }
     let max_len = max_len.min(MAX_RULE_LEN);
     let kw_max = def.keywords.iter().map(String::len).max().unwrap_or(0);
-    let captures_len = re.captures_len();
+    // Group numbers as the compiled regex will have them (the parser numbers groups the
+    // same way whatever its Unicode settings, and the `\A(?:...)` wrapper adds none).
+    let captures_len = syntax.properties().explicit_captures_len() + 1;
     let group = match def.group {
         Some(g) => {
             if g >= captures_len {
@@ -1255,11 +1325,7 @@ fn compile_rule(key: &str, def: &RuleDef, issues: &mut Vec<PolicyIssue>) -> Opti
             }
             g
         }
-        None => match re
-            .group_info()
-            .pattern_names(regex_automata::PatternID::ZERO)
-            .position(|n| n == Some("secret"))
-        {
+        None => match named_group(&syntax, "secret") {
             Some(i) => i,
             None if !is_value && captures_len > 1 => 1,
             None => 0,
@@ -1389,6 +1455,27 @@ fn resolve_fallbacks(
 
 /// The rarest byte set every match of a pattern rule holds, when it is rare enough to be
 /// worth a search and cannot be met by a keyword itself (empty otherwise).
+/// The index of the capture group called `name`.
+fn named_group(h: &regex_syntax::hir::Hir, name: &str) -> Option<usize> {
+    use regex_syntax::hir::HirKind;
+    // An explicit stack: a rule's regex is untrusted policy input.
+    let mut stack = vec![h];
+    while let Some(h) = stack.pop() {
+        match h.kind() {
+            HirKind::Capture(c) => {
+                if c.name.as_deref() == Some(name) {
+                    return usize::try_from(c.index).ok();
+                }
+                stack.push(&c.sub);
+            }
+            HirKind::Repetition(r) => stack.push(&r.sub),
+            HirKind::Concat(hs) | HirKind::Alternation(hs) => stack.extend(hs.iter()),
+            HirKind::Empty | HirKind::Literal(_) | HirKind::Class(_) | HirKind::Look(_) => {}
+        }
+    }
+    None
+}
+
 fn rarest_requirement(h: &regex_syntax::hir::Hir, def: &RuleDef) -> Box<[u8]> {
     let in_keyword = |b: u8| {
         def.keywords

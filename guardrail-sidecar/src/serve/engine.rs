@@ -75,8 +75,7 @@ impl Engine {
             Some(p) if p.guard.policy().input == policy.input => p.inputs.clone(),
             _ => Arc::new(InputScreener::new(policy.input.clone()).map_err(PolicyError::new)?),
         };
-        let secrets =
-            Arc::new(SecretScanner::new(&policy.secrets.rules).map_err(PolicyError::new)?);
+        let secrets = SecretScanner::new(&policy.secrets.rules).map_err(PolicyError::new)?;
         let pii = Arc::new(PiiScanner::new(&policy.pii).map_err(PolicyError::new)?);
         let model_hash = policy
             .input
@@ -85,8 +84,21 @@ impl Engine {
             .map(|c| c.sha256.clone())
             .or_else(|| policy.input.model.as_ref().map(|m| m.sha256sums.clone()))
             .unwrap_or_default();
+        let guard = Guard::new(policy)?;
+        // The secret rules' regexes compile on first use unless asked now: a server compiles
+        // them (for arguments and for outputs, side by side) before it serves, so that no
+        // request pays for a compile.
+        std::thread::scope(|scope| {
+            let beside =
+                std::thread::Builder::new().spawn_scoped(scope, || secrets.compile_rules());
+            guard.prepare();
+            if beside.is_err() {
+                secrets.compile_rules();
+            }
+        });
+        let secrets = Arc::new(secrets);
         Ok(Engine {
-            guard: Guard::new(policy)?,
+            guard,
             grantable,
             granted: Mutex::new(HashMap::new()),
             inputs,

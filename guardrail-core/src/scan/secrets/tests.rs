@@ -323,6 +323,73 @@ fn seen_secret_blocks_later_action_plain_or_encoded() {
 // ---------------------------------------------------------------------------------------------
 // Config
 
+fn rule_regex(rule: &Rule) -> (&RuleRegex, usize) {
+    match &rule.kind {
+        Kind::Pattern { re, group, .. } | Kind::Assign { re, group, .. } => (re, *group),
+    }
+}
+
+#[test]
+fn builtin_regexes_compile_on_first_use_and_number_groups_as_parsed() {
+    // A fresh scanner: the shared one has compiled whatever earlier tests woke.
+    let s = SecretScanner::builtin().unwrap();
+    for rule in &s.rules {
+        let (re, group) = rule_regex(rule);
+        assert!(
+            re.compiled.get().is_none(),
+            "{}: compiled at build",
+            rule.id
+        );
+        let compiled = re
+            .get()
+            .unwrap_or_else(|| panic!("{}: `{}` does not compile", rule.id, re.pattern));
+        // The group chosen from the parsed syntax exists in the compiled regex, and naming
+        // agrees between the two.
+        assert!(group < compiled.captures_len(), "{}", rule.id);
+        let syntax = regex_syntax::Parser::new().parse(&re.pattern).unwrap();
+        assert_eq!(
+            syntax.properties().explicit_captures_len() + 1,
+            compiled.captures_len(),
+            "{}",
+            rule.id
+        );
+        assert_eq!(
+            named_group(&syntax, "secret"),
+            compiled
+                .group_info()
+                .pattern_names(regex_automata::PatternID::ZERO)
+                .position(|n| n == Some("secret")),
+            "{}",
+            rule.id
+        );
+    }
+}
+
+#[test]
+fn inline_rules_compile_when_the_scanner_is_built() {
+    let cfg = SecretRulesConfig {
+        builtin: false,
+        rules: vec![RuleDef {
+            id: "acme-token".into(),
+            keywords: vec!["acme_".into()],
+            pattern: Some("acme_(?P<secret>[a-z0-9]{24})".into()),
+            ..Default::default()
+        }],
+        ..Default::default()
+    };
+    let s = SecretScanner::new(&cfg).unwrap();
+    let (re, group) = rule_regex(&s.rules[0]);
+    assert!(re.compiled.get().is_some_and(Option::is_some));
+    assert_eq!(group, 1);
+    let text = b"token acme_0123456789abcdefghijklmn end";
+    let found = s.scan(text);
+    assert_eq!(found.len(), 1);
+    assert_eq!(
+        &text[found[0].start..found[0].end],
+        b"0123456789abcdefghijklmn"
+    );
+}
+
 #[test]
 fn config_reports_every_problem() {
     let cfg = SecretRulesConfig {
