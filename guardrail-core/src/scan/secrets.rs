@@ -380,6 +380,20 @@ pub(crate) struct Raw {
 }
 
 const BUDGET_RULE_IDX: u32 = u32::MAX;
+
+impl Raw {
+    /// The finding that fails a scan closed from `start` to `end`: the window budget ran out,
+    /// or a rule's regex could not be compiled. It is reported as [`BUDGET_RULE`].
+    fn fail_closed(start: usize, end: usize) -> Raw {
+        Raw {
+            rule: BUDGET_RULE_IDX,
+            start,
+            end,
+            score: 1.0,
+            encoding: None,
+        }
+    }
+}
 /// Texts shorter than this are read a byte at a time rather than in blocks of 16.
 const SHORT_TEXT: usize = 64;
 /// The bit of `short_class` that marks a byte.
@@ -879,13 +893,7 @@ impl SecretScanner {
                     // A regex that cannot be compiled fails the scan closed, like the budget.
                     let compiled = if cost > st.budget { None } else { re.get() };
                     let Some(re) = compiled else {
-                        out.push(Raw {
-                            rule: BUDGET_RULE_IDX,
-                            start: ks,
-                            end: text.len(),
-                            score: 1.0,
-                            encoding: None,
-                        });
+                        out.push(Raw::fail_closed(ks, text.len()));
                         st.exhausted = true;
                         return;
                     };
@@ -973,15 +981,7 @@ impl SecretScanner {
                 continue;
             };
             let Some(re) = re.get() else {
-                // Not compilable: fail closed, with the finding a scan that ran out of budget
-                // reports.
-                out.push(Raw {
-                    rule: BUDGET_RULE_IDX,
-                    start: ks,
-                    end: text.len(),
-                    score: 1.0,
-                    encoding: None,
-                });
+                out.push(Raw::fail_closed(ks, text.len()));
                 return;
             };
             let span = if *group == 0 {
@@ -1253,8 +1253,7 @@ fn compile_rule(key: &str, def: &RuleDef, issues: &mut Vec<PolicyIssue>) -> Opti
         ));
     }
     let field = if is_value { "value" } else { "pattern" };
-    let syntax = regex_syntax::Parser::new().parse(src);
-    let max_len = match &syntax {
+    let max_len = match regex_syntax::Parser::new().parse(src) {
         Ok(hir) => match (hir.properties().maximum_len(), def.max_len) {
             (_, Some(m)) => Some(m),
             (Some(m), None) => Some(m),
@@ -1303,17 +1302,25 @@ fn compile_rule(key: &str, def: &RuleDef, issues: &mut Vec<PolicyIssue>) -> Opti
             }
         }
     };
-    let (Some(re), Some(max_len), Ok(syntax)) = (re, max_len, syntax) else {
+    let (Some(re), Some(max_len)) = (re, max_len) else {
         return None;
     };
     if issues.len() > start_issues {
         return None;
     }
+    // The syntax as the compiled regex reads it (bytes, no Unicode): a lazily compiled rule
+    // that would not compile is refused here, at load, and its groups are numbered as the
+    // regex will number them (the `\A(?:...)` wrapper of a value adds none).
+    let Some(parsed) = hir::parse(src) else {
+        issues.push(PolicyIssue::new(
+            format!("{key}.{field}"),
+            "invalid regex: does not parse as a byte regex (Unicode mode off)",
+        ));
+        return None;
+    };
     let max_len = max_len.min(MAX_RULE_LEN);
     let kw_max = def.keywords.iter().map(String::len).max().unwrap_or(0);
-    // Group numbers as the compiled regex will have them (the parser numbers groups the
-    // same way whatever its Unicode settings, and the `\A(?:...)` wrapper adds none).
-    let captures_len = syntax.properties().explicit_captures_len() + 1;
+    let captures_len = parsed.properties().explicit_captures_len() + 1;
     let group = match def.group {
         Some(g) => {
             if g >= captures_len {
@@ -1325,30 +1332,24 @@ fn compile_rule(key: &str, def: &RuleDef, issues: &mut Vec<PolicyIssue>) -> Opti
             }
             g
         }
-        None => match named_group(&syntax, "secret") {
+        None => match hir::named_group(&parsed, "secret") {
             Some(i) => i,
             None if !is_value && captures_len > 1 => 1,
             None => 0,
         },
     };
-    let parsed = hir::parse(src);
     // A group that is the whole match needs no capture search.
-    let group = match &parsed {
-        Some(h) if group > 0 && hir::group_spans_match(h, group) => 0,
-        _ => group,
+    let group = if group > 0 && hir::group_spans_match(&parsed, group) {
+        0
+    } else {
+        group
     };
     let (kind, reach) = if is_value {
         let reach = IDENT_REACH + kw_max + IDENT_REACH + CONNECTOR_REACH + max_len + 16;
         (Kind::Assign { re, max_len, group }, reach)
     } else {
-        let require = parsed
-            .as_ref()
-            .map(|h| rarest_requirement(h, def))
-            .unwrap_or_default();
-        let anchored = before == 0
-            && parsed
-                .as_ref()
-                .is_some_and(|h| hir::starts_with_keyword(h, &def.keywords));
+        let require = rarest_requirement(&parsed, def);
+        let anchored = before == 0 && hir::starts_with_keyword(&parsed, &def.keywords);
         (
             Kind::Pattern {
                 re,
@@ -1455,27 +1456,6 @@ fn resolve_fallbacks(
 
 /// The rarest byte set every match of a pattern rule holds, when it is rare enough to be
 /// worth a search and cannot be met by a keyword itself (empty otherwise).
-/// The index of the capture group called `name`.
-fn named_group(h: &regex_syntax::hir::Hir, name: &str) -> Option<usize> {
-    use regex_syntax::hir::HirKind;
-    // An explicit stack: a rule's regex is untrusted policy input.
-    let mut stack = vec![h];
-    while let Some(h) = stack.pop() {
-        match h.kind() {
-            HirKind::Capture(c) => {
-                if c.name.as_deref() == Some(name) {
-                    return usize::try_from(c.index).ok();
-                }
-                stack.push(&c.sub);
-            }
-            HirKind::Repetition(r) => stack.push(&r.sub),
-            HirKind::Concat(hs) | HirKind::Alternation(hs) => stack.extend(hs.iter()),
-            HirKind::Empty | HirKind::Literal(_) | HirKind::Class(_) | HirKind::Look(_) => {}
-        }
-    }
-    None
-}
-
 fn rarest_requirement(h: &regex_syntax::hir::Hir, def: &RuleDef) -> Box<[u8]> {
     let in_keyword = |b: u8| {
         def.keywords

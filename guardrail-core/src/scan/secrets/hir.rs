@@ -126,6 +126,26 @@ pub(super) fn group_spans_match(hir: &Hir, group: usize) -> bool {
     }
 }
 
+/// The index of the capture group called `name`.
+pub(super) fn named_group(h: &Hir, name: &str) -> Option<usize> {
+    // An explicit stack: a rule's regex is untrusted policy input.
+    let mut stack = vec![h];
+    while let Some(h) = stack.pop() {
+        match h.kind() {
+            HirKind::Capture(c) => {
+                if c.name.as_deref() == Some(name) {
+                    return usize::try_from(c.index).ok();
+                }
+                stack.push(&c.sub);
+            }
+            HirKind::Repetition(r) => stack.push(&r.sub),
+            HirKind::Concat(hs) | HirKind::Alternation(hs) => stack.extend(hs.iter()),
+            HirKind::Empty | HirKind::Literal(_) | HirKind::Class(_) | HirKind::Look(_) => {}
+        }
+    }
+    None
+}
+
 /// Whether every match starts with one of `keywords` (compared ignoring ASCII case): then a
 /// match can only start where a keyword does, and a search anchored at each keyword hit finds
 /// every match. Decided from the pattern's prefix literals; false when they are not known

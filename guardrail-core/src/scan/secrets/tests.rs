@@ -346,7 +346,7 @@ fn builtin_regexes_compile_on_first_use_and_number_groups_as_parsed() {
         // The group chosen from the parsed syntax exists in the compiled regex, and naming
         // agrees between the two.
         assert!(group < compiled.captures_len(), "{}", rule.id);
-        let syntax = regex_syntax::Parser::new().parse(&re.pattern).unwrap();
+        let syntax = hir::parse(&re.pattern).unwrap();
         assert_eq!(
             syntax.properties().explicit_captures_len() + 1,
             compiled.captures_len(),
@@ -354,7 +354,7 @@ fn builtin_regexes_compile_on_first_use_and_number_groups_as_parsed() {
             rule.id
         );
         assert_eq!(
-            named_group(&syntax, "secret"),
+            hir::named_group(&syntax, "secret"),
             compiled
                 .group_info()
                 .pattern_names(regex_automata::PatternID::ZERO)
