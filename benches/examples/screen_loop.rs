@@ -6,7 +6,13 @@
 //! valgrind --tool=callgrind target/release/examples/screen_loop --id path-011 [N]   # one case
 //! valgrind --tool=callgrind target/release/examples/screen_loop --input '{"tool":..}' [N]
 //! target/release/examples/screen_loop --per-case   # best time per case, sorted: what a median case costs
+//! valgrind --tool=callgrind --toggle-collect='screen_loop::screen_once' \
+//!     target/release/examples/screen_loop --ids path-011,ssrf-039 [N]   # several cases, verdicts dropped
 //! ```
+//!
+//! With `--ids`, callgrind's collected count divided by N times the number of ids is the mean
+//! cost of screening one of those cases and dropping its verdict, which is what the per-case
+//! timings measure.
 
 use std::hint::black_box;
 use std::path::Path;
@@ -47,6 +53,20 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 .1;
             for _ in 0..n {
                 black_box(guard.screen_action(black_box(input)));
+            }
+        }
+        Some("--ids") => {
+            let want = args.get(1).ok_or("--ids needs a comma-separated list of case ids")?;
+            let n: usize = args.get(2).map_or(Ok(200), |s| s.parse())?;
+            let mut inputs = Vec::new();
+            for id in want.split(',') {
+                let case = cases.iter().find(|(c, _)| c == id);
+                inputs.push(&case.ok_or_else(|| format!("no such id: {id}"))?.1);
+            }
+            for input in inputs {
+                for _ in 0..n {
+                    screen_once(&guard, input);
+                }
             }
         }
         Some("--input") => {
@@ -92,4 +112,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     }
     Ok(())
+}
+
+/// One screening, its verdict dropped: what `--ids` repeats and callgrind counts.
+#[inline(never)]
+fn screen_once(guard: &Guard, input: &[u8]) {
+    black_box(guard.screen_action(black_box(input)));
 }
