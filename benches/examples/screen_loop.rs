@@ -56,7 +56,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             }
         }
         Some("--ids") => {
-            let want = args.get(1).ok_or("--ids needs a comma-separated list of case ids")?;
+            let want = args
+                .get(1)
+                .ok_or("--ids needs a comma-separated list of case ids")?;
             let n: usize = args.get(2).map_or(Ok(200), |s| s.parse())?;
             let mut inputs = Vec::new();
             for id in want.split(',') {
