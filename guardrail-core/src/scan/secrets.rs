@@ -1581,7 +1581,8 @@ fn assignment_left(t: &[u8], p: usize, index: &IdentIndex) -> Option<Left> {
     }
     let ident_span = |end: usize| index.span_back(t, end, IDENT_REACH);
     let mut quoted_key = false;
-    if let Some(b'"' | b'\'' | b'`' | b']') = at(t, k.checked_sub(1)?) {
+    let close = at(t, k.checked_sub(1)?);
+    if let Some(b'"' | b'\'' | b'`' | b']') = close {
         k -= 1;
         quoted_key = true;
         if k > 0 && at(t, k - 1) == Some(b'\\') {
@@ -1589,6 +1590,9 @@ fn assignment_left(t: &[u8], p: usize, index: &IdentIndex) -> Option<Left> {
         }
     }
     if needs_quote && !quoted_key {
+        return None;
+    }
+    if needs_quote && quoted_string_is_value(t, k, close) {
         return None;
     }
     let mut ident_end = k;
@@ -1622,6 +1626,26 @@ fn assignment_left(t: &[u8], p: usize, index: &IdentIndex) -> Option<Left> {
         newlines,
         may_hold_keyword,
     })
+}
+
+/// For the `f("K", "v")` form: the string that closes at `k` (with quote `close`) follows a
+/// `:` or `=`, so it is itself a value (`"level": "INFO", …`), whose own operator is looked
+/// at, rather than the key of a call's argument list.
+#[inline(always)]
+fn quoted_string_is_value(t: &[u8], k: usize, close: Option<u8>) -> bool {
+    let Some(q @ (b'"' | b'\'' | b'`')) = close else {
+        return false;
+    };
+    let floor = k.saturating_sub(IDENT_REACH + 2);
+    let Some(open) = t.get(floor..k).and_then(|w| memchr::memrchr(q, w)) else {
+        return false;
+    };
+    let mut j = floor + open;
+    let blank_floor = j.saturating_sub(8);
+    while j > blank_floor && matches!(at(t, j - 1), Some(b' ' | b'\t')) {
+        j -= 1;
+    }
+    matches!(j.checked_sub(1).and_then(|i| at(t, i)), Some(b':' | b'='))
 }
 
 /// The value side of an assignment: blanks (and line breaks after a tag), an optional opening

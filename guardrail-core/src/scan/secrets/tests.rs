@@ -49,6 +49,9 @@ fn assignment_forms() {
         "System.setProperty(\"ADAFRUIT_TOKEN\", \"aio_4f9Qz8LmN2pR7sT1vW3xY5zA6bC8\")",
         "var adafruitToken string = \"aio_4f9Qz8LmN2pR7sT1vW3xY5zA6bC8\"",
         "ADAFRUIT_TOKEN :::= \"aio_4f9Qz8LmN2pR7sT1vW3xY5zA6bC8\"",
+        "headers = (\"ADAFRUIT_TOKEN\", \"aio_4f9Qz8LmN2pR7sT1vW3xY5zA6bC8\")",
+        "env.set( 'ADAFRUIT_TOKEN' , 'aio_4f9Qz8LmN2pR7sT1vW3xY5zA6bC8')",
+        "[\"run\", \"ADAFRUIT_TOKEN\", \"aio_4f9Qz8LmN2pR7sT1vW3xY5zA6bC8\"]",
     ];
     for t in forms {
         let f = scanner().scan(t.as_bytes());
@@ -64,6 +67,27 @@ fn assignment_forms() {
             .scan(b"SetSysctl = \"zc39bsricd18d8h3b86fm71h\"")
             .is_empty()
     );
+}
+
+#[test]
+fn a_quoted_value_before_a_comma_is_not_a_call_argument_key() {
+    let index = &scanner().ident;
+    let left = |t: &'static str| -> Option<&'static str> {
+        // The comma after the word that holds the keyword.
+        let at = t.find("token").unwrap();
+        let p = at + t[at..].find(',').unwrap();
+        assignment_left(t.as_bytes(), p, index).map(|l| &t[l.ident_start..l.ident_end])
+    };
+    // A JSON value: its key's own `:` is what the scan tests.
+    assert_eq!(left("{\"level\": \"adafruit_token\", \"x\": 1}"), None);
+    assert_eq!(left("x = 'adafruit_token', 'y'"), None);
+    // The first argument of a call, of a tuple or a list.
+    assert_eq!(left("f(\"adafruit_token\", \"x\")"), Some("adafruit_token"));
+    assert_eq!(
+        left("[\"a\", \"adafruit_token\", \"x\"]"),
+        Some("adafruit_token")
+    );
+    assert_eq!(left("f(`adafruit_token` , 'x')"), Some("adafruit_token"));
 }
 
 #[test]
