@@ -1513,6 +1513,15 @@ fn skip_blanks(t: &[u8], mut p: usize, max: usize, newlines: bool) -> usize {
     p
 }
 
+/// The start of the run of up to 8 spaces and tabs that ends at `p`.
+fn blanks_back(t: &[u8], mut p: usize) -> usize {
+    let floor = p.saturating_sub(8);
+    while p > floor && matches!(at(t, p - 1), Some(b' ' | b'\t')) {
+        p -= 1;
+    }
+    p
+}
+
 fn is_op_byte(b: u8) -> bool {
     matches!(b, b'=' | b':' | b'>' | b',')
 }
@@ -1575,10 +1584,7 @@ fn assignment_left(t: &[u8], p: usize, index: &IdentIndex) -> Option<Left> {
     }
     // Left side: blanks, an optional type word, an optional closing quote, the identifier.
     let mut k = op_begin;
-    let blank_floor = k.saturating_sub(8);
-    while k > blank_floor && matches!(at(t, k - 1), Some(b' ' | b'\t')) {
-        k -= 1;
-    }
+    k = blanks_back(t, k);
     let ident_span = |end: usize| index.span_back(t, end, IDENT_REACH);
     let mut quoted_key = false;
     let close = at(t, k.checked_sub(1)?);
@@ -1589,10 +1595,7 @@ fn assignment_left(t: &[u8], p: usize, index: &IdentIndex) -> Option<Left> {
             k -= 1;
         }
     }
-    if needs_quote && !quoted_key {
-        return None;
-    }
-    if needs_quote && quoted_string_is_value(t, k, close) {
+    if needs_quote && (!quoted_key || quoted_string_is_value(t, k, close)) {
         return None;
     }
     let mut ident_end = k;
@@ -1602,11 +1605,7 @@ fn assignment_left(t: &[u8], p: usize, index: &IdentIndex) -> Option<Left> {
         if (word.len() == 6 && word.eq_ignore_ascii_case(b"string"))
             || (word.len() == 3 && word.eq_ignore_ascii_case(b"str"))
         {
-            let mut j = ident_start;
-            let floor = j.saturating_sub(8);
-            while j > floor && matches!(at(t, j - 1), Some(b' ' | b'\t')) {
-                j -= 1;
-            }
+            let j = blanks_back(t, ident_start);
             if j < ident_start {
                 ident_end = j;
                 (ident_start, may_hold_keyword) = ident_span(ident_end);
@@ -1640,11 +1639,7 @@ fn quoted_string_is_value(t: &[u8], k: usize, close: Option<u8>) -> bool {
     let Some(open) = t.get(floor..k).and_then(|w| memchr::memrchr(q, w)) else {
         return false;
     };
-    let mut j = floor + open;
-    let blank_floor = j.saturating_sub(8);
-    while j > blank_floor && matches!(at(t, j - 1), Some(b' ' | b'\t')) {
-        j -= 1;
-    }
+    let j = blanks_back(t, floor + open);
     matches!(j.checked_sub(1).and_then(|i| at(t, i)), Some(b':' | b'='))
 }
 
