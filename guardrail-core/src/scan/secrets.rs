@@ -30,6 +30,7 @@ use std::sync::{Arc, OnceLock};
 use aho_corasick::{AhoCorasick, AhoCorasickKind};
 
 use super::anchor::{self, ANCHOR, Anchors, Keyword, OPERATOR};
+use regex_automata::nfa::thompson::WhichCaptures;
 use regex_automata::util::captures::Captures;
 use regex_automata::{Anchored, Input, meta};
 use serde::{Deserialize, Serialize};
@@ -254,20 +255,23 @@ enum Kind {
 #[derive(Debug)]
 struct RuleRegex {
     pattern: Box<str>,
+    captures: bool,
     compiled: OnceLock<Option<meta::Regex>>,
 }
 
 impl RuleRegex {
-    fn lazy(pattern: &str) -> Self {
+    fn lazy(pattern: &str, captures: bool) -> Self {
         RuleRegex {
             pattern: pattern.into(),
+            captures,
             compiled: OnceLock::new(),
         }
     }
 
-    fn ready(pattern: &str, re: meta::Regex) -> Self {
+    fn ready(pattern: &str, captures: bool, re: meta::Regex) -> Self {
         RuleRegex {
             pattern: pattern.into(),
+            captures,
             compiled: OnceLock::from(Some(re)),
         }
     }
@@ -276,18 +280,33 @@ impl RuleRegex {
     /// exhausted budget (it fails closed).
     fn get(&self) -> Option<&meta::Regex> {
         self.compiled
-            .get_or_init(|| build_regex(&self.pattern).ok())
+            .get_or_init(|| build_regex(&self.pattern, self.captures).ok())
             .as_ref()
     }
 }
 
 /// The engine under `regex`, used directly: pattern regexes search a span of the text, with
 /// look-around seeing the bytes before it; value regexes run on a slice starting at the value.
-fn build_regex(pattern: &str) -> Result<meta::Regex, String> {
+///
+/// Building is what a scan pays for each rule the first time one of its keywords shows up, so
+/// only the engines the scan uses are built: the lazy DFA finds every match, a rule whose
+/// secret is a capture group resolves it over the match alone (the one-pass DFA where the
+/// regex allows it), and no fully compiled DFA is built, since windows are short and the lazy
+/// DFA caches the states they need. `captures: false` (the secret is the whole match) builds
+/// no capture engine at all.
+fn build_regex(pattern: &str, captures: bool) -> Result<meta::Regex, String> {
+    let which = if captures {
+        WhichCaptures::All
+    } else {
+        WhichCaptures::Implicit
+    };
     meta::Builder::new()
         .configure(
             meta::Config::new()
                 .utf8_empty(false)
+                .dfa(false)
+                .onepass(captures)
+                .which_captures(which)
                 .nfa_size_limit(Some(REGEX_SIZE_LIMIT)),
         )
         .syntax(
@@ -362,8 +381,9 @@ pub struct SecretScanner {
     /// Per byte: [`decode::view_lanes`], plus a count in the lane above them for an
     /// assignment operator; what the precheck sums.
     quick_lanes: [u64; 256],
-    /// The whole-text precheck for short texts.
-    quick: Option<Quick>,
+    /// The whole-text precheck for short texts, built on first use (a scan of long tool output
+    /// never needs it); `None` inside when it cannot be built.
+    quick: OnceLock<Option<Quick>>,
     stop: Option<AhoCorasick>,
     reach: usize,
     budget_rule: Arc<str>,
@@ -562,9 +582,6 @@ impl SecretScanner {
                 }
             }
         };
-        let quick = anchors
-            .as_ref()
-            .and_then(|a| Quick::new(&a.keywords, &rules, &ident_kws));
         match anchors {
             Some(anchors) if issues.is_empty() => Ok(SecretScanner {
                 short_class: std::array::from_fn(|b| {
@@ -575,7 +592,7 @@ impl SecretScanner {
                     let operator = anchors.marks.get(b).is_some_and(|&m| m & OPERATOR != 0);
                     decode::view_lanes(b as u8) | u64::from(operator) << QUICK_OPERATOR_LANE
                 }),
-                quick,
+                quick: OnceLock::new(),
                 anchors,
                 ident: IdentIndex::new(ident_kws),
                 ident_rules,
@@ -592,6 +609,7 @@ impl SecretScanner {
     /// compile on first use, which suits a command that scans one text; a service calls this
     /// at start so that no request pays for a compile.
     pub fn compile_rules(&self) {
+        let _ = self.quick();
         for rule in &self.rules {
             let (Kind::Pattern { re, .. } | Kind::Assign { re, .. }) = &rule.kind;
             let _ = re.get();
@@ -618,7 +636,20 @@ impl SecretScanner {
     /// Secrets in `text`, sorted by start, merged so that no two overlap (the merged finding
     /// keeps the rule of its highest-scoring part).
     pub fn scan(&self, text: &[u8]) -> Vec<Finding> {
-        if self.quick_clean(text, false) {
+        if self.quick_clean(self.quick(), text, false) {
+            return Vec::new();
+        }
+        let mut raw = Vec::new();
+        self.collect(text, &mut raw);
+        self.merge(raw)
+    }
+
+    /// [`scan`](Self::scan) for a stream: the short-text precheck runs only if something
+    /// already built it. A stream meets a short text once at most (an input shorter than the
+    /// precheck's bound), which does not repay building the precheck's automaton.
+    pub(crate) fn scan_in_stream(&self, text: &[u8]) -> Vec<Finding> {
+        let quick = self.quick.get().and_then(Option::as_ref);
+        if self.quick_clean(quick, text, false) {
             return Vec::new();
         }
         let mut raw = Vec::new();
@@ -630,7 +661,7 @@ impl SecretScanner {
     /// level inside those); a secret found in a view is reported at the span of the encoded
     /// bytes, with [`Finding::encoding`] set.
     pub fn scan_with_decodings(&self, text: &[u8]) -> Vec<Finding> {
-        if self.quick_clean(text, true) {
+        if self.quick_clean(self.quick(), text, true) {
             return Vec::new();
         }
         let mut raw = Vec::new();
@@ -638,15 +669,22 @@ impl SecretScanner {
         self.merge(raw)
     }
 
-    /// True when `text` is short and the precheck proves that no rule can match it (nor,
+    /// The short-text precheck, built on first use.
+    fn quick(&self) -> Option<&Quick> {
+        self.quick
+            .get_or_init(|| Quick::new(&self.anchors.keywords, &self.rules, self.ident.keywords()))
+            .as_ref()
+    }
+
+    /// True when `text` is short and `quick`, the precheck, proves that no rule can match it (nor,
     /// with `views`, any decoded view of it).
-    fn quick_clean(&self, text: &[u8], views: bool) -> bool {
-        let Some(quick) = &self.quick else {
-            return false;
-        };
+    fn quick_clean(&self, quick: Option<&Quick>, text: &[u8], views: bool) -> bool {
         if text.len() > QUICK_MAX {
             return false;
         }
+        let Some(quick) = quick else {
+            return false;
+        };
         let Some((lanes, ident)) = quick.walk(text, &self.quick_lanes) else {
             return false;
         };
@@ -1253,22 +1291,27 @@ fn compile_rule(key: &str, def: &RuleDef, issues: &mut Vec<PolicyIssue>) -> Opti
         ));
     }
     let field = if is_value { "value" } else { "pattern" };
-    let max_len = match regex_syntax::Parser::new().parse(src) {
-        Ok(hir) => match (hir.properties().maximum_len(), def.max_len) {
-            (_, Some(m)) => Some(m),
-            (Some(m), None) => Some(m),
-            (None, None) => {
-                issues.push(PolicyIssue::new(
-                    format!("{key}.{field}"),
-                    "the regex is unbounded: set `max_len`",
-                ));
-                None
-            }
-        },
+    // The syntax as the compiled regex reads it (bytes, no Unicode unless `(?u)`): a lazily
+    // compiled rule that would not compile is refused here, at load; its longest match is
+    // counted in the bytes the regex matches, and its groups are numbered as the regex will
+    // number them (the `\A(?:...)` wrapper of a value adds none).
+    let parsed = match hir::parse(src) {
+        Ok(parsed) => parsed,
         Err(e) => {
             issues.push(PolicyIssue::new(
                 format!("{key}.{field}"),
                 format!("invalid regex: {e}"),
+            ));
+            return None;
+        }
+    };
+    let max_len = match (parsed.properties().maximum_len(), def.max_len) {
+        (_, Some(m)) => Some(m),
+        (Some(m), None) => Some(m),
+        (None, None) => {
+            issues.push(PolicyIssue::new(
+                format!("{key}.{field}"),
+                "the regex is unbounded: set `max_len`",
             ));
             None
         }
@@ -1281,43 +1324,10 @@ fn compile_rule(key: &str, def: &RuleDef, issues: &mut Vec<PolicyIssue>) -> Opti
             format!("the longest match must be 1..={MAX_RULE_LEN} bytes"),
         ));
     }
-    let anchored;
-    let pat = if is_value {
-        anchored = format!(r"\A(?:{src})");
-        anchored.as_str()
-    } else {
-        src
-    };
-    let re = if key.starts_with(BUILTIN_KEY_PREFIX) {
-        Some(RuleRegex::lazy(pat))
-    } else {
-        match build_regex(pat) {
-            Ok(re) => Some(RuleRegex::ready(pat, re)),
-            Err(e) => {
-                issues.push(PolicyIssue::new(
-                    format!("{key}.{field}"),
-                    format!("invalid regex: {e}"),
-                ));
-                None
-            }
-        }
-    };
-    let (Some(re), Some(max_len)) = (re, max_len) else {
-        return None;
-    };
+    let max_len = max_len?;
     if issues.len() > start_issues {
         return None;
     }
-    // The syntax as the compiled regex reads it (bytes, no Unicode): a lazily compiled rule
-    // that would not compile is refused here, at load, and its groups are numbered as the
-    // regex will number them (the `\A(?:...)` wrapper of a value adds none).
-    let Some(parsed) = hir::parse(src) else {
-        issues.push(PolicyIssue::new(
-            format!("{key}.{field}"),
-            "invalid regex: does not parse as a byte regex (Unicode mode off)",
-        ));
-        return None;
-    };
     let max_len = max_len.min(MAX_RULE_LEN);
     let kw_max = def.keywords.iter().map(String::len).max().unwrap_or(0);
     let captures_len = parsed.properties().explicit_captures_len() + 1;
@@ -1343,6 +1353,27 @@ fn compile_rule(key: &str, def: &RuleDef, issues: &mut Vec<PolicyIssue>) -> Opti
         0
     } else {
         group
+    };
+    let anchored;
+    let pat = if is_value {
+        anchored = format!(r"\A(?:{src})");
+        anchored.as_str()
+    } else {
+        src
+    };
+    let re = if key.starts_with(BUILTIN_KEY_PREFIX) {
+        RuleRegex::lazy(pat, group > 0)
+    } else {
+        match build_regex(pat, group > 0) {
+            Ok(re) => RuleRegex::ready(pat, group > 0, re),
+            Err(e) => {
+                issues.push(PolicyIssue::new(
+                    format!("{key}.{field}"),
+                    format!("invalid regex: {e}"),
+                ));
+                return None;
+            }
+        }
     };
     let (kind, reach) = if is_value {
         let reach = IDENT_REACH + kw_max + IDENT_REACH + CONNECTOR_REACH + max_len + 16;

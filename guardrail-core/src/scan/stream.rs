@@ -120,7 +120,7 @@ impl<'s> StreamScanner<'s> {
     ) {
         self.pending = 0;
         let reach = self.scanner.reach();
-        let findings = self.scanner.scan(&self.buf);
+        let findings = self.scanner.scan_in_stream(&self.buf);
         let from = self.emitted.saturating_sub(self.base);
         let mut cut = if finishing {
             self.buf.len()

@@ -7,13 +7,13 @@ use regex_syntax::hir::{Class, Hir, HirKind};
 const MAX_SET: usize = 3;
 
 /// The regex of a rule as the scanner compiles it (bytes, Unicode off unless `(?u)`).
-pub(super) fn parse(src: &str) -> Option<Hir> {
+pub(super) fn parse(src: &str) -> Result<Hir, String> {
     regex_syntax::ParserBuilder::new()
         .unicode(false)
         .utf8(false)
         .build()
         .parse(src)
-        .ok()
+        .map_err(|e| e.to_string())
 }
 
 /// Byte sets of which every match holds at least one byte each (only sets of at most three

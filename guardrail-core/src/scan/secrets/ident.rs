@@ -68,6 +68,11 @@ pub(super) struct IdentIndex {
 }
 
 impl IdentIndex {
+    /// The lowercase keywords, by id.
+    pub(super) fn keywords(&self) -> &[Vec<u8>] {
+        &self.keywords
+    }
+
     /// Indexes lowercase `keywords`. Keywords with a byte that cannot occur in an identifier
     /// are kept (their ids stay valid) but never match.
     pub(super) fn new(keywords: Vec<Vec<u8>>) -> Self {

@@ -752,3 +752,25 @@ fn gitleaks_corpus_recall_and_clean_fp() {
         assert!(fp_rate <= 0.01, "clean FP rate {fp_rate}");
     }
 }
+
+#[test]
+fn the_short_text_precheck_is_built_by_a_short_scan_not_by_a_stream() {
+    // A fresh scanner: the shared one may have built the precheck already.
+    let s = SecretScanner::builtin().unwrap();
+    for text in [
+        "GET /workspace/src/main.rs 200".to_owned(),
+        format!("aws_key: {AWS} (rotate)"),
+    ] {
+        let mut stream = StreamScanner::new(&s, Redaction::Label);
+        let mut streamed = stream.push(text.as_bytes()).findings;
+        streamed.extend(stream.finish().findings);
+        assert!(s.quick.get().is_none(), "a stream built the precheck");
+        // The precheck only ever skips work: the same findings with it as without.
+        let fresh = SecretScanner::builtin().unwrap();
+        let with_precheck = fresh.scan(text.as_bytes());
+        assert!(fresh.quick.get().is_some_and(Option::is_some));
+        assert_eq!(streamed, with_precheck, "{text}");
+    }
+    assert!(!s.scan(format!("key {AWS}").as_bytes()).is_empty());
+    assert!(s.quick.get().is_some_and(Option::is_some));
+}
