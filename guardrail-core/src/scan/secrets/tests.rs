@@ -774,3 +774,93 @@ fn the_short_text_precheck_is_built_by_a_short_scan_not_by_a_stream() {
     assert!(!s.scan(format!("key {AWS}").as_bytes()).is_empty());
     assert!(s.quick.get().is_some_and(Option::is_some));
 }
+
+/// A high-entropy body of `len` bytes drawn from `alphabet`.
+fn body(alphabet: &[u8], len: usize, seed: u64) -> String {
+    let mut x = seed;
+    (0..len)
+        .map(|_| {
+            x = x
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            char::from(alphabet[(x >> 33) as usize % alphabet.len()])
+        })
+        .collect()
+}
+
+#[test]
+fn long_token_rules_find_their_shortest_and_longest_tokens_exactly() {
+    // These rules bound a token's length with `max_len` rather than a counted repetition
+    // (thousands of regex states); the longest token must still be found whole.
+    let alnum = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    let url_safe = [&alnum[..], b"_-"].concat();
+    let cases: [(&str, String, &[u8], usize, usize); 5] = [
+        (
+            "aws-bedrock-short-term-api-key",
+            "bedrock-api-key-YmVkcm9jay5hbWF6b25hd3MuY29t".into(),
+            &url_safe,
+            0,
+            4000,
+        ),
+        (
+            "aws-bedrock-api-key",
+            "ABSKQmVkcm9ja0FQSUtleS".into(),
+            alnum,
+            64,
+            2000,
+        ),
+        (
+            "gcp-oauth-access-token",
+            "ya29.".into(),
+            &url_safe,
+            30,
+            2048,
+        ),
+        (
+            "pypi-upload-token",
+            "pypi-AgEIcHlwaS5vcmc".into(),
+            &url_safe,
+            50,
+            2000,
+        ),
+        (
+            "dropbox-short-lived-token",
+            "sl.".into(),
+            &url_safe,
+            130,
+            1400,
+        ),
+    ];
+    for (id, prefix, alphabet, min, max) in cases {
+        for len in [min.max(24), max] {
+            let token = format!("{prefix}{}", body(alphabet, len, len as u64));
+            let text = format!("response: {token} (ok)\n");
+            let found = scanner().scan(text.as_bytes());
+            let at = text.find(&token).unwrap();
+            assert!(
+                found
+                    .iter()
+                    .any(|f| &*f.rule == id && f.start == at && f.end == at + token.len()),
+                "{id}, {len}-byte body: {found:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn curl_credentials_are_found_past_a_long_first_line() {
+    // `curl` and `-u` on one line with 600 bytes of options between them.
+    let query = body(b"abcdefghijklmnopqrstuvwxyz0123456789", 560, 7);
+    let text = format!(
+        "$ curl -sS 'https://api.acme.dev/v2/items?q={query}' -H 'Accept: text/plain' \
+         -u deploy:Qm7vT2xK9pLw4Rz8 -o out.json\n"
+    );
+    let found = scanner().scan(text.as_bytes());
+    let at = text.find("deploy:").unwrap();
+    assert!(
+        found
+            .iter()
+            .any(|f| &*f.rule == "curl-user-password" && f.start == at),
+        "{found:?}"
+    );
+}
