@@ -636,19 +636,17 @@ impl SecretScanner {
     /// Secrets in `text`, sorted by start, merged so that no two overlap (the merged finding
     /// keeps the rule of its highest-scoring part).
     pub fn scan(&self, text: &[u8]) -> Vec<Finding> {
-        if self.quick_clean(self.quick(), text, false) {
-            return Vec::new();
-        }
-        let mut raw = Vec::new();
-        self.collect(text, &mut raw);
-        self.merge(raw)
+        self.scan_prechecked(self.quick(), text)
     }
 
     /// [`scan`](Self::scan) for a stream: the short-text precheck runs only if something
     /// already built it. A stream meets a short text once at most (an input shorter than the
     /// precheck's bound), which does not repay building the precheck's automaton.
     pub(crate) fn scan_in_stream(&self, text: &[u8]) -> Vec<Finding> {
-        let quick = self.quick.get().and_then(Option::as_ref);
+        self.scan_prechecked(self.quick.get().and_then(Option::as_ref), text)
+    }
+
+    fn scan_prechecked(&self, quick: Option<&Quick>, text: &[u8]) -> Vec<Finding> {
         if self.quick_clean(quick, text, false) {
             return Vec::new();
         }
