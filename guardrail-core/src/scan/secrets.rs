@@ -27,8 +27,6 @@ use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 
-use aho_corasick::{AhoCorasick, AhoCorasickKind};
-
 use super::anchor::{self, ANCHOR, Anchors, Keyword, OPERATOR};
 use regex_automata::nfa::thompson::WhichCaptures;
 use regex_automata::util::captures::Captures;
@@ -338,7 +336,7 @@ struct Rule {
 
 /// Case-insensitive substrings, any of which marks a text.
 #[derive(Debug)]
-struct WordSet(Option<AhoCorasick>);
+struct WordSet(Option<aho_corasick::dfa::DFA>);
 
 impl WordSet {
     fn new(words: &[String]) -> Result<Self, aho_corasick::BuildError> {
@@ -350,18 +348,35 @@ impl WordSet {
         if words.is_empty() {
             return Ok(WordSet(None));
         }
-        // Texts tested are short: a plain DFA beats any prefilter's start-up.
-        AhoCorasick::builder()
+        aho_corasick::dfa::DFA::builder()
             .ascii_case_insensitive(true)
-            .kind(Some(AhoCorasickKind::DFA))
+            .match_kind(aho_corasick::MatchKind::Standard)
+            .start_kind(aho_corasick::StartKind::Unanchored)
             .prefilter(false)
             .build(words)
             .map(|a| WordSet(Some(a)))
     }
 
+    /// Whether a word occurs in `text`. Texts tested are short (a secret, an identifier), so
+    /// this is the automaton's own loop: no prefilter, no search set-up. An automaton that
+    /// cannot start (it always can: it is built unanchored) reports no word, which keeps a
+    /// finding rather than dropping it.
     #[inline]
     fn any_in(&self, text: &[u8]) -> bool {
-        self.0.as_ref().is_some_and(|a| a.is_match(text))
+        use aho_corasick::automaton::Automaton as _;
+        let Some(dfa) = &self.0 else {
+            return false;
+        };
+        let Ok(mut sid) = dfa.start_state(aho_corasick::Anchored::No) else {
+            return false;
+        };
+        for &b in text {
+            sid = dfa.next_state(aho_corasick::Anchored::No, sid, b);
+            if dfa.is_special(sid) && dfa.is_match(sid) {
+                return true;
+            }
+        }
+        false
     }
 }
 
@@ -384,7 +399,8 @@ pub struct SecretScanner {
     /// The whole-text precheck for short texts, built on first use (a scan of long tool output
     /// never needs it); `None` inside when it cannot be built.
     quick: OnceLock<Option<Quick>>,
-    stop: Option<AhoCorasick>,
+    /// The packs' stopwords: a secret holding one is a placeholder.
+    stop: WordSet,
     reach: usize,
     budget_rule: Arc<str>,
 }
@@ -561,25 +577,11 @@ impl SecretScanner {
                 None
             }
         };
-        let stop_words: Vec<Vec<u8>> = stopwords
-            .iter()
-            .filter(|s| !s.is_empty())
-            .map(|s| s.as_bytes().to_ascii_lowercase())
-            .collect();
-        let stop = if stop_words.is_empty() {
-            None
-        } else {
-            match AhoCorasick::builder()
-                .ascii_case_insensitive(true)
-                .kind(Some(AhoCorasickKind::DFA))
-                .prefilter(false)
-                .build(&stop_words)
-            {
-                Ok(a) => Some(a),
-                Err(e) => {
-                    issues.push(PolicyIssue::new("secrets.stopwords", e.to_string()));
-                    None
-                }
+        let stop = match WordSet::new(&stopwords) {
+            Ok(w) => w,
+            Err(e) => {
+                issues.push(PolicyIssue::new("secrets.stopwords", e.to_string()));
+                WordSet(None)
             }
         };
         match anchors {
@@ -1118,7 +1120,7 @@ impl SecretScanner {
         if rule.allow_exact.iter().any(|a| a.as_slice() == secret) {
             return;
         }
-        if rule.stopwords && self.stop.as_ref().is_some_and(|a| a.is_match(secret)) {
+        if rule.stopwords && self.stop.any_in(secret) {
             return;
         }
         if rule.allow.any_in(secret) {

@@ -864,3 +864,36 @@ fn curl_credentials_are_found_past_a_long_first_line() {
         "{found:?}"
     );
 }
+
+#[test]
+fn word_sets_find_words_anywhere_ignoring_ascii_case() {
+    let words: Vec<String> = ["example", "${", "xxxx", "your_", "0000"]
+        .map(String::from)
+        .to_vec();
+    let set = WordSet::new(&words).unwrap();
+    let naive = |t: &str| {
+        let t = t.to_ascii_lowercase();
+        words.iter().any(|w| t.contains(w.as_str()))
+    };
+    let texts = [
+        "",
+        "EXAMPLE",
+        "akiaEXAMPLEkey",
+        "exampl",
+        "xxx-xxxx",
+        "xxXxx",
+        "${TOKEN}",
+        "$ {x}",
+        "Your_Token",
+        "yourtoken",
+        "00000",
+        "0-000",
+        "ghp_q7Hn2xLw9Rk4Tz1Vb6Mc3Fd8Gs5Jp0Ya2Ue7",
+        "caf\u{e9} example",
+    ];
+    for t in texts {
+        assert_eq!(set.any_in(t.as_bytes()), naive(t), "{t:?}");
+    }
+    assert!(!WordSet::new(&[]).unwrap().any_in(b"anything"));
+    assert!(!WordSet::new(&[String::new()]).unwrap().any_in(b"anything"));
+}
