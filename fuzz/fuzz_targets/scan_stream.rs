@@ -10,7 +10,7 @@
 
 use std::sync::OnceLock;
 
-use guardrail_core::scan::{Redaction, SecretScanner, StreamScanner, redact};
+use guardrail_core::scan::{Redaction, SecretScanner, StreamOutput, StreamScanner, redact};
 use libfuzzer_sys::fuzz_target;
 
 /// Synthetic values in the providers' documented formats (not live credentials), and the
@@ -65,15 +65,12 @@ fuzz_target!(|data: &[u8]| {
 
     let mut stream = StreamScanner::new(scanner, Redaction::Label);
     stream.set_batch(batch);
-    let (mut redacted, mut findings) = (Vec::new(), Vec::new());
+    let mut all = StreamOutput::default();
     for piece in text.chunks(chunk) {
-        let out = stream.push(piece);
-        redacted.extend(out.redacted);
-        findings.extend(out.findings);
+        all.append(stream.push(piece));
     }
-    let out = stream.finish();
-    redacted.extend(out.redacted);
-    findings.extend(out.findings);
+    all.append(stream.finish());
+    let StreamOutput { findings, redacted } = all;
 
     let spans = |f: &[guardrail_core::scan::Finding]| -> Vec<(usize, usize, String)> {
         f.iter()

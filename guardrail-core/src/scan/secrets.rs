@@ -1361,11 +1361,12 @@ fn compile_rule(key: &str, def: &RuleDef, issues: &mut Vec<PolicyIssue>) -> Opti
     } else {
         src
     };
+    let captures = group > 0;
     let re = if key.starts_with(BUILTIN_KEY_PREFIX) {
-        RuleRegex::lazy(pat, group > 0)
+        RuleRegex::lazy(pat, captures)
     } else {
-        match build_regex(pat, group > 0) {
-            Ok(re) => RuleRegex::ready(pat, group > 0, re),
+        match build_regex(pat, captures) {
+            Ok(re) => RuleRegex::ready(pat, captures, re),
             Err(e) => {
                 issues.push(PolicyIssue::new(
                     format!("{key}.{field}"),

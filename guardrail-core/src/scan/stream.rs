@@ -25,6 +25,15 @@ pub struct StreamOutput {
     pub redacted: Vec<u8>,
 }
 
+impl StreamOutput {
+    /// Appends what a later push (or `finish`) produced, so that one output collects a whole
+    /// stream.
+    pub fn append(&mut self, later: StreamOutput) {
+        self.findings.extend(later.findings);
+        self.redacted.extend(later.redacted);
+    }
+}
+
 /// Scans and redacts a stream of chunks in constant memory.
 #[derive(Debug)]
 pub struct StreamScanner<'s> {

@@ -7,7 +7,7 @@
 )]
 
 use super::*;
-use crate::scan::{Redaction, RedactionKey, SeenSecrets, StreamScanner, redact};
+use crate::scan::{Redaction, RedactionKey, SeenSecrets, StreamOutput, StreamScanner, redact};
 
 fn scanner() -> &'static SecretScanner {
     static S: std::sync::OnceLock<SecretScanner> = std::sync::OnceLock::new();
@@ -247,17 +247,12 @@ fn redaction_label_and_keyed() {
 fn stream_all(chunks: &[&[u8]], batch: usize) -> (Vec<u8>, Vec<Finding>) {
     let mut s = StreamScanner::new(scanner(), Redaction::Label);
     s.set_batch(batch);
-    let mut out = Vec::new();
-    let mut findings = Vec::new();
+    let mut all = StreamOutput::default();
     for c in chunks {
-        let o = s.push(c);
-        out.extend(o.redacted);
-        findings.extend(o.findings);
+        all.append(s.push(c));
     }
-    let o = s.finish();
-    out.extend(o.redacted);
-    findings.extend(o.findings);
-    (out, findings)
+    all.append(s.finish());
+    (all.redacted, all.findings)
 }
 
 #[test]
