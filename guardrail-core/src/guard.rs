@@ -233,6 +233,28 @@ impl Guard {
             policy_hash: inner.policy_hash.clone(),
             timings: Timings::default(),
         };
+        // Most outputs are one flat or wrapper call with string arguments: read in place, with
+        // no owned tree to build and tear down. Anything else, and any call this path cannot
+        // type, goes the general way, which decides the same and says why.
+        if let Some(call) = envelope::shallow_call(raw, &inner.parse_limits)
+            && let Ok(spec) = inner.tools.get(&call.name)
+            && let Some(typed) = spec.type_call_shallow(call.args)
+        {
+            let parsed = Instant::now();
+            verdict.timings.parse_ns = nanos(parsed.duration_since(start));
+            let mut screened = ScreenedCall {
+                tool: Some(call.name.into_owned()),
+                format: call.format,
+                decision: Decision::Deny,
+                blast_radius: Some(spec.blast_radius()),
+                call: None,
+                approval: None,
+            };
+            self.screen_typed(0, spec, typed, &mut screened, options, &mut verdict.reasons);
+            verdict.decision = screened.decision;
+            verdict.calls.push(screened);
+            return self.finish(verdict, start, parsed);
+        }
         let candidates = match envelope::extract_calls(raw, &inner.parse_limits) {
             Ok(c) => c,
             Err(e) => {
@@ -254,6 +276,11 @@ impl Guard {
                 break;
             }
         }
+        self.finish(verdict, start, parsed)
+    }
+
+    /// Completes a verdict whose calls are screened: the review reason, the timings.
+    fn finish(&self, mut verdict: ActionVerdict, start: Instant, parsed: Instant) -> ActionVerdict {
         if verdict.decision == Decision::Review {
             verdict.reasons.push(Reason::new(
                 ReasonCode::ReviewRequired,
@@ -292,15 +319,28 @@ impl Guard {
         // The registry matched the name exactly: the candidate's copy is the spec's name.
         screened.tool = Some(candidate.name);
         screened.blast_radius = Some(spec.blast_radius());
-        let call = match spec.type_call(candidate.args) {
-            Ok(call) => call,
+        match spec.type_call(candidate.args) {
+            Ok(call) => self.screen_typed(index, spec, call, &mut screened, options, reasons),
             Err(e) => {
                 let mut reason = e.to_reason().in_call(index);
                 reason.pointer = e.pointer().map(str::to_owned);
                 reasons.push(reason);
-                return screened;
             }
-        };
+        }
+        screened
+    }
+
+    /// Checks the arguments of a typed call and decides it.
+    fn screen_typed(
+        &self,
+        index: usize,
+        spec: &ToolSpec,
+        call: ToolCall,
+        screened: &mut ScreenedCall,
+        options: &ActionOptions,
+        reasons: &mut Vec<Reason>,
+    ) {
+        let inner = &*self.inner;
         let before = reasons.len();
         let _ = spec.visit_strings(&call, |arg, pointer| {
             match self.check_argument(arg.value, arg.kind, options) {
@@ -334,7 +374,6 @@ impl Guard {
             };
         }
         screened.call = Some(call);
-        screened
     }
 
     /// Runs the checks for one string argument: invisible characters, the kind's own check,

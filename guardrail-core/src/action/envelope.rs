@@ -54,6 +54,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::action::json::{self, Document, JsonError, JsonLimits, Member};
+use crate::action::shallow::Shallow;
 use crate::policy::PolicyIssue;
 use crate::verdict::{Coded, ReasonCode};
 
@@ -267,6 +268,67 @@ pub fn extract_calls(input: &[u8], limits: &ParseLimits) -> Result<Vec<Candidate
         });
     }
     Ok(calls)
+}
+
+/// The one call of a flat or wrapper output whose document is shallow (see
+/// [`shallow`](crate::action::shallow)), read without building owned values.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ShallowCall<'a> {
+    /// [`Format::Flat`] or [`Format::Wrapper`].
+    pub format: Format,
+    /// The tool name exactly as written (after JSON unescaping).
+    pub name: Cow<'a, str>,
+    /// The argument object: always a [`Shallow::Object`].
+    pub args: Shallow<'a>,
+}
+
+impl ShallowCall<'_> {
+    /// The call as [`extract_calls`] returns it.
+    pub fn to_candidate(&self) -> Candidate {
+        let args = match &self.args {
+            Shallow::Object(members) => crate::action::shallow::object_to_map(members),
+            _ => Map::new(),
+        };
+        Candidate {
+            format: self.format,
+            name: self.name.clone().into_owned(),
+            args,
+        }
+    }
+}
+
+/// The call in `input` when the whole output is one well-formed flat or wrapper call in a
+/// shallow document; `None` for anything else, valid or not, which [`extract_calls`] then
+/// takes. Whenever this returns a call, [`extract_calls`] returns exactly that one call.
+pub fn shallow_call<'a>(input: &'a [u8], limits: &ParseLimits) -> Option<ShallowCall<'a>> {
+    if limits.max_calls == 0 || input.len() > limits.json.max_bytes {
+        return None;
+    }
+    let text = std::str::from_utf8(input).ok()?;
+    let mut members = json::parse_shallow(text, &limits.json)?;
+    if classify(members.iter().map(|(k, v)| (k.as_ref(), v))).ok()? != Some(Shape::Tool) {
+        return None;
+    }
+    let at = members.iter().position(|(k, _)| k == "tool")?;
+    let Shallow::String(name) = members.remove(at).1 else {
+        return None;
+    };
+    if !members.iter().any(|(k, _)| k == "args") {
+        return Some(ShallowCall {
+            format: Format::Flat,
+            name,
+            args: Shallow::Object(members),
+        });
+    }
+    // The wrapper holds nothing but the tool name and the argument object.
+    match members.pop() {
+        Some((_, args @ Shallow::Object(_))) if members.is_empty() => Some(ShallowCall {
+            format: Format::Wrapper,
+            name,
+            args,
+        }),
+        _ => None,
+    }
 }
 
 /// Picks the one JSON object (or array of objects) out of prose.
@@ -600,9 +662,38 @@ fn non_null(v: Option<&Value>) -> bool {
     v.is_some_and(|v| !v.is_null())
 }
 
+/// What [`classify`] looks at in a member's value.
+#[derive(Debug, Clone, Copy)]
+struct Peek<'v> {
+    null: bool,
+    array: bool,
+    text: Option<&'v str>,
+}
+
+impl<'v> From<&'v Value> for Peek<'v> {
+    fn from(value: &'v Value) -> Self {
+        Peek {
+            null: value.is_null(),
+            array: value.is_array(),
+            text: value.as_str(),
+        }
+    }
+}
+
+impl<'v> From<&'v Shallow<'v>> for Peek<'v> {
+    fn from(value: &'v Shallow<'v>) -> Self {
+        Peek {
+            null: matches!(value, Shallow::Null),
+            // A shallow document holds no arrays.
+            array: false,
+            text: value.as_str(),
+        }
+    }
+}
+
 /// Decides which envelope kind an object is, from its distinguishing keys.
-fn classify<'v>(
-    members: impl IntoIterator<Item = (&'v str, &'v Value)>,
+fn classify<'v, V: Into<Peek<'v>>>(
+    members: impl IntoIterator<Item = (&'v str, V)>,
 ) -> Result<Option<Shape>, ParseError> {
     let mut strong: Option<Shape> = None;
     let mut several = false;
@@ -613,18 +704,19 @@ fn classify<'v>(
     let (mut kind, mut object) = (None, None);
     let (mut function, mut output, mut role, mut content_list) = (false, false, false, false);
     for (key, value) in members {
+        let value: Peek<'v> = value.into();
         match key {
             "tool" => note(Shape::Tool),
-            "tool_calls" if !value.is_null() => note(Shape::ChatMessage),
-            "function_call" if !value.is_null() => note(Shape::LegacyMessage),
+            "tool_calls" if !value.null => note(Shape::ChatMessage),
+            "function_call" if !value.null => note(Shape::LegacyMessage),
             "choices" => note(Shape::ChatCompletion),
             "jsonrpc" => note(Shape::Mcp),
-            "type" => kind = value.as_str(),
-            "object" => object = value.as_str(),
+            "type" => kind = value.text,
+            "object" => object = value.text,
             "function" => function = true,
             "output" => output = true,
             "role" => role = true,
-            "content" => content_list = value.is_array(),
+            "content" => content_list = value.array,
             _ => {}
         }
     }

@@ -32,6 +32,7 @@ use std::collections::BTreeSet;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Number, Value};
 
+use crate::action::shallow::Shallow;
 use crate::policy::PolicyIssue;
 use crate::verdict::{Coded, ReasonCode};
 
@@ -228,6 +229,30 @@ pub fn parse_document<'a>(text: &'a str, limits: &JsonLimits) -> Result<Document
     Ok(document)
 }
 
+/// Reads `text` when it is a shallow document (see [`shallow`](super::shallow)): a top-level
+/// object of at most 16 members whose values are scalars or objects of at most 16 scalars.
+/// `None` for any other text, well-formed or not: [`parse_document`] then decides, and
+/// reports any problem. When this returns members, [`parse_document`] returns the same
+/// members with the same values.
+pub fn parse_shallow<'a>(
+    text: &'a str,
+    limits: &JsonLimits,
+) -> Option<Vec<(Cow<'a, str>, Shallow<'a>)>> {
+    // The argument object sits at depth 1, which the general parser opens only below a
+    // `max_depth` of 2 or more.
+    if text.len() > limits.max_bytes || limits.max_depth.min(MAX_DEPTH) < 2 {
+        return None;
+    }
+    let mut parser = Parser::new(text, 0, limits.max_depth);
+    parser.skip_ws();
+    if parser.peek() != Some(b'{') {
+        return None;
+    }
+    let members = parser.shallow_object(true)?;
+    parser.skip_ws();
+    (parser.pos == text.len()).then_some(members)
+}
+
 /// Parses one strict JSON value that starts at byte `start` of `text` (after optional JSON
 /// whitespace) and returns it with the offset one past its last byte. Whatever follows the
 /// value is left alone, which is how a document is picked out of surrounding prose. Offsets in
@@ -346,13 +371,15 @@ fn plain_run_end(bytes: &[u8], mut i: usize) -> usize {
         let word = u64::from_le_bytes(chunk);
         let quote = word ^ (ONES * u64::from(b'"'));
         let backslash = word ^ (ONES * u64::from(b'\\'));
-        // A high bit survives where a byte is zero (or below 0x20); carries only ever add
-        // false hits above a true one, and the byte loop below settles those.
-        let hits = (quote.wrapping_sub(ONES) & !quote)
+        // A high bit survives where a byte is zero (or below 0x20). Borrows only ever add
+        // false hits above a true one, so the lowest hit (the first byte, little-endian) is
+        // a true one.
+        let hits = ((quote.wrapping_sub(ONES) & !quote)
             | (backslash.wrapping_sub(ONES) & !backslash)
-            | (word.wrapping_sub(ONES * 0x20) & !word);
-        if hits & HIGH != 0 {
-            break;
+            | (word.wrapping_sub(ONES * 0x20) & !word))
+            & HIGH;
+        if hits != 0 {
+            return i + (hits.trailing_zeros() / 8) as usize;
         }
         i += 8;
     }
@@ -623,6 +650,51 @@ impl<'a> Parser<'a> {
                 return Ok(members);
             }
         }
+    }
+
+    /// The object that opens at the current position, as shallow members; objects of scalars
+    /// are taken as values only when `top`. `None` on anything else and on every error.
+    fn shallow_object(&mut self, top: bool) -> Option<Vec<(Cow<'a, str>, Shallow<'a>)>> {
+        const MOST: usize = 16;
+        self.pos += 1;
+        self.skip_ws();
+        let mut members: Vec<(Cow<'a, str>, Shallow<'a>)> =
+            Vec::with_capacity(if top { 3 } else { 2 });
+        if self.peek() == Some(b'}') {
+            self.pos += 1;
+            return Some(members);
+        }
+        loop {
+            if members.len() >= MOST || self.peek() != Some(b'"') {
+                return None;
+            }
+            let key = self.parse_str().ok()?;
+            if members.iter().any(|(k, _)| *k == key) {
+                return None;
+            }
+            self.colon().ok()?;
+            let value = match self.peek()? {
+                b'{' if top => Shallow::Object(self.shallow_object(false)?),
+                b'"' => Shallow::String(self.parse_str().ok()?),
+                b'-' | b'0'..=b'9' => Shallow::Number(self.parse_number().ok()?),
+                b't' => self.shallow_literal("true", Shallow::Bool(true))?,
+                b'f' => self.shallow_literal("false", Shallow::Bool(false))?,
+                b'n' => self.shallow_literal("null", Shallow::Null)?,
+                _ => return None,
+            };
+            members.push((key, value));
+            if let Next::Close = self.after_element(b'}').ok()? {
+                return Some(members);
+            }
+        }
+    }
+
+    fn shallow_literal(&mut self, word: &'static str, value: Shallow<'a>) -> Option<Shallow<'a>> {
+        let end = self.pos + word.len();
+        (self.bytes.get(self.pos..end) == Some(word.as_bytes())).then(|| {
+            self.pos = end;
+            value
+        })
     }
 
     /// Parses a key string at the current position.
@@ -1221,6 +1293,43 @@ mod tests {
                 .filter(|b| *b != b'"' && *b != b'\\')
                 .collect();
             assert_eq!(plain_run_end(&plain, 0), plain.len());
+        }
+    }
+
+    /// Several special bytes in a word, and the bytes next to them that make borrows: the
+    /// run always ends at the first special byte.
+    #[test]
+    fn plain_runs_end_at_the_first_of_several_special_bytes() {
+        const ALPHABET: &[u8] = &[
+            0x00, 0x01, 0x0a, 0x1f, 0x20, 0x21, 0x22, 0x23, 0x5b, 0x5c, 0x5d, 0x7f, 0x80, 0x9f,
+            0xa0, 0xdc, 0xff, b'a',
+        ];
+        let naive = |bytes: &[u8], from: usize| {
+            bytes
+                .iter()
+                .skip(from)
+                .position(|&b| b == b'"' || b == b'\\' || b < 0x20)
+                .map_or(bytes.len(), |p| p + from)
+        };
+        let mut state: u64 = 0x2545_F491_4F6C_DD1D;
+        for _ in 0..50_000 {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            let len = (state % 24) as usize;
+            let bytes: Vec<u8> = (0..len)
+                .map(|i| {
+                    let r = state.rotate_left(5 * i as u32 + 3);
+                    ALPHABET[(r % ALPHABET.len() as u64) as usize]
+                })
+                .collect();
+            for from in 0..=len {
+                assert_eq!(
+                    plain_run_end(&bytes, from),
+                    naive(&bytes, from),
+                    "{bytes:x?} {from}"
+                );
+            }
         }
     }
 

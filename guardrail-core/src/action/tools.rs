@@ -9,6 +9,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use crate::action::shallow::{Shallow, ShallowJson, object_to_map};
 use crate::verdict::{Coded, ReasonCode};
 
 /// What kind of value a string argument holds; decides which checks run on it.
@@ -100,6 +101,16 @@ pub enum Builtin {
 }
 
 impl Builtin {
+    /// The string fields its schema admits, in the order of the typed call's fields.
+    fn string_fields(self) -> &'static [&'static str] {
+        match self {
+            Builtin::ReadFile => &["path"],
+            Builtin::WriteFile => &["path", "content"],
+            Builtin::HttpGet => &["url"],
+            Builtin::DbQuery => &["sql"],
+        }
+    }
+
     /// All built-in tools.
     pub const ALL: [Builtin; 4] = [
         Builtin::ReadFile,
@@ -256,6 +267,8 @@ pub struct ToolSpec {
     name: String,
     builtin: Option<Builtin>,
     validator: jsonschema::Validator,
+    /// The same schema, compiled for arguments read by the shallow path.
+    shallow_validator: jsonschema::Validator<ShallowJson>,
     kinds: Vec<(ArgPattern, ArgKind)>,
     blast_radius: BlastRadius,
 }
@@ -269,6 +282,7 @@ impl ToolSpec {
             name: tool.name().to_owned(),
             builtin: Some(tool),
             validator: compile_schema(&schema)?,
+            shallow_validator: compile_schema_for(&schema)?,
             kinds: tool.arg_kinds(),
             blast_radius,
         })
@@ -298,6 +312,7 @@ impl ToolSpec {
             name: name.to_owned(),
             builtin: None,
             validator: compile_schema(schema)?,
+            shallow_validator: compile_schema_for(schema)?,
             kinds,
             blast_radius,
         })
@@ -333,12 +348,7 @@ impl ToolSpec {
         };
         // The schema admits exactly these string fields: take them in one pass over the map
         // (cheaper than a removal per field), and still refuse anything else.
-        let names: &[&'static str] = match builtin {
-            Builtin::ReadFile => &["path"],
-            Builtin::WriteFile => &["path", "content"],
-            Builtin::HttpGet => &["url"],
-            Builtin::DbQuery => &["sql"],
-        };
+        let names = builtin.string_fields();
         let mut fields: [Option<String>; 2] = [None, None];
         for (key, value) in args {
             let slot = names
@@ -374,6 +384,45 @@ impl ToolSpec {
             Builtin::DbQuery => ToolCall::DbQuery {
                 sql: take(first, 0)?,
             },
+        })
+    }
+
+    /// [`ToolSpec::type_call`] for arguments read by the shallow path
+    /// ([`envelope::shallow_call`](crate::action::envelope::shallow_call)): the typed call
+    /// when the arguments are valid. `None` when they are not (or are not an object), for
+    /// [`ToolSpec::type_call`] to say why; when this returns a call, `type_call` on the same
+    /// arguments returns the same call.
+    pub fn type_call_shallow(&self, args: Shallow<'_>) -> Option<ToolCall> {
+        if !self.shallow_validator.is_valid(&args) {
+            return None;
+        }
+        let Shallow::Object(members) = args else {
+            return None;
+        };
+        let Some(builtin) = self.builtin else {
+            return Some(ToolCall::Custom {
+                name: self.name.clone(),
+                args: object_to_map(&members),
+            });
+        };
+        let names = builtin.string_fields();
+        let mut fields: [Option<String>; 2] = [None, None];
+        for (key, value) in members {
+            let slot = names.iter().position(|n| *n == key)?;
+            let Shallow::String(s) = value else {
+                return None;
+            };
+            *fields.get_mut(slot)? = Some(s.into_owned());
+        }
+        let [first, second] = fields;
+        Some(match builtin {
+            Builtin::ReadFile => ToolCall::ReadFile { path: first? },
+            Builtin::WriteFile => ToolCall::WriteFile {
+                path: first?,
+                content: second?,
+            },
+            Builtin::HttpGet => ToolCall::HttpGet { url: first? },
+            Builtin::DbQuery => ToolCall::DbQuery { sql: first? },
         })
     }
 
@@ -478,7 +527,13 @@ impl ToolSpec {
 }
 
 fn compile_schema(schema: &Value) -> Result<jsonschema::Validator, String> {
-    jsonschema::options()
+    compile_schema_for(schema)
+}
+
+fn compile_schema_for<F: jsonschema::json::Json>(
+    schema: &Value,
+) -> Result<jsonschema::Validator<F>, String> {
+    jsonschema::options_for::<F>()
         .should_validate_formats(true)
         .build(schema)
         .map_err(|e| format!("invalid JSON Schema: {e}"))
