@@ -1,5 +1,6 @@
 //! The compiled guard: build it once from a policy, share it across threads, call it per action.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -42,7 +43,7 @@ pub struct Timings {
 pub struct ScreenedCall {
     /// The tool name, when it is an allowlisted tool.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub tool: Option<String>,
+    pub tool: Option<Cow<'static, str>>,
     /// The envelope format it came in.
     pub format: Format,
     /// This call's decision.
@@ -243,7 +244,7 @@ impl Guard {
             let parsed = Instant::now();
             verdict.timings.parse_ns = nanos(parsed.duration_since(start));
             let mut screened = ScreenedCall {
-                tool: Some(call.name.into_owned()),
+                tool: Some(spec.shared_name()),
                 format: call.format,
                 decision: Decision::Deny,
                 blast_radius: Some(spec.blast_radius()),
@@ -253,7 +254,7 @@ impl Guard {
             self.screen_typed(0, spec, typed, &mut screened, options, &mut verdict.reasons);
             verdict.decision = screened.decision;
             verdict.calls.push(screened);
-            return self.finish(verdict, start, parsed);
+            return self.finish(verdict, parsed);
         }
         let candidates = match envelope::extract_calls(raw, &inner.parse_limits) {
             Ok(c) => c,
@@ -276,11 +277,11 @@ impl Guard {
                 break;
             }
         }
-        self.finish(verdict, start, parsed)
+        self.finish(verdict, parsed)
     }
 
     /// Completes a verdict whose calls are screened: the review reason, the timings.
-    fn finish(&self, mut verdict: ActionVerdict, start: Instant, parsed: Instant) -> ActionVerdict {
+    fn finish(&self, mut verdict: ActionVerdict, parsed: Instant) -> ActionVerdict {
         if verdict.decision == Decision::Review {
             verdict.reasons.push(Reason::new(
                 ReasonCode::ReviewRequired,
@@ -289,7 +290,11 @@ impl Guard {
         }
         let end = Instant::now();
         verdict.timings.checks_ns = nanos(end.duration_since(parsed));
-        verdict.timings.total_ns = nanos(end.duration_since(start));
+        // `start`, `parsed` and `end` are one monotonic clock's readings: the stages add up.
+        verdict.timings.total_ns = verdict
+            .timings
+            .parse_ns
+            .saturating_add(verdict.timings.checks_ns);
         verdict
     }
 
@@ -316,8 +321,7 @@ impl Guard {
                 return screened;
             }
         };
-        // The registry matched the name exactly: the candidate's copy is the spec's name.
-        screened.tool = Some(candidate.name);
+        screened.tool = Some(spec.shared_name());
         screened.blast_radius = Some(spec.blast_radius());
         match spec.type_call(candidate.args) {
             Ok(call) => self.screen_typed(index, spec, call, &mut screened, options, reasons),
@@ -394,13 +398,11 @@ impl Guard {
         match kind {
             ArgKind::Path => inner
                 .path
-                .check_for(value, Access::Read)
-                .map(drop)
+                .verify(value, Access::Read)
                 .map_err(|e| e.to_reason())?,
             ArgKind::WritePath => inner
                 .path
-                .check_for(value, Access::Write)
-                .map(drop)
+                .verify(value, Access::Write)
                 .map_err(|e| e.to_reason())?,
             ArgKind::Url => inner
                 .host

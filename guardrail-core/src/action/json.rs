@@ -749,7 +749,10 @@ impl<'a> Parser<'a> {
             Some(_) => return Err(self.syntax(i, "control character in a string")),
             None => return Err(self.syntax(open, "unterminated string")),
         }
-        let mut out = String::with_capacity(i - start + 16);
+        // An escape shortens the text it stands for, so the rest of the input (up to a bound)
+        // holds the whole string with one allocation.
+        let mut out =
+            String::with_capacity((self.bytes.len() - start).min(256).max(i - start + 16));
         out.push_str(self.slice(start, i)?);
         let mut run = i;
         loop {

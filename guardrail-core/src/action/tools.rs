@@ -6,6 +6,8 @@
 //! path/URL/SQL checks apply to; every other string leaf is free text. Tool names match exactly:
 //! `READ_FILE`, `read_file ` and `re\u{0430}d_file` are unknown tools.
 
+use std::borrow::Cow;
+
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
@@ -321,6 +323,14 @@ impl ToolSpec {
     /// Tool name.
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// Tool name for a verdict: a built-in's is static, a custom tool's is copied.
+    pub fn shared_name(&self) -> Cow<'static, str> {
+        match self.builtin {
+            Some(builtin) => Cow::Borrowed(builtin.name()),
+            None => Cow::Owned(self.name.clone()),
+        }
     }
 
     /// Blast radius from the policy.

@@ -14,6 +14,7 @@
 //! A check runs in time linear in the path length, makes one allocation (the normalized path)
 //! and never panics. The path length is bounded by the caller's input limit.
 
+use std::borrow::Cow;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
@@ -352,8 +353,24 @@ impl PathChecker {
     /// beneath the root, and last the protected-path patterns against the path relative to the
     /// root: `workspace.deny`, and for [`Access::Write`] `workspace.deny_write`.
     pub fn check_for(&self, path: &str, access: Access) -> Result<CheckedPath, PathError> {
-        let checked = self.contained(path)?;
-        let relative = checked.relative();
+        let normalized = self.verified(path, access)?;
+        Ok(CheckedPath {
+            normalized: normalized.into_owned(),
+            relative_start: self.root.len() + 1,
+        })
+    }
+
+    /// [`check_for`](Self::check_for) without keeping the normalized path: the guard's check,
+    /// which allocates nothing for a path that is already normal.
+    pub fn verify(&self, path: &str, access: Access) -> Result<(), PathError> {
+        self.verified(path, access).map(drop)
+    }
+
+    /// [`check_for`](Self::check_for), returning the normalized path (borrowed when `path`
+    /// is already normal).
+    fn verified<'p>(&self, path: &'p str, access: Access) -> Result<Cow<'p, str>, PathError> {
+        let normalized = self.contained(path)?;
+        let relative = normalized.get(self.root.len() + 1..).unwrap_or_default();
         let hit = match self.deny.matching(relative) {
             Some(pattern) => Some((pattern, false)),
             None if access == Access::Write => {
@@ -366,12 +383,12 @@ impl PathChecker {
                 pattern: pattern.to_owned(),
                 write,
             }),
-            None => Ok(checked),
+            None => Ok(normalized),
         }
     }
 
-    /// [`check_for`](Self::check_for) up to containment.
-    fn contained(&self, path: &str) -> Result<CheckedPath, PathError> {
+    /// [`check_for`](Self::check_for) up to containment: the normalized path.
+    fn contained<'p>(&self, path: &'p str) -> Result<Cow<'p, str>, PathError> {
         if path.is_empty() {
             return Err(PathError::Empty);
         }
@@ -384,9 +401,9 @@ impl PathChecker {
         }
 
         let normalized = if already_normal {
-            path.strip_suffix('/').unwrap_or(path).to_owned()
+            Cow::Borrowed(path.strip_suffix('/').unwrap_or(path))
         } else {
-            self.normalize(path)?
+            Cow::Owned(self.normalize(path)?)
         };
 
         if normalized == self.root {
@@ -399,10 +416,7 @@ impl PathChecker {
                 root: self.root.clone(),
             });
         }
-        Ok(CheckedPath {
-            normalized,
-            relative_start: self.root.len() + 1,
-        })
+        Ok(normalized)
     }
 
     /// Lexical normalization of an absolute path: `.` and empty components are dropped, `..`

@@ -129,7 +129,7 @@ fn emoji_tag_len(rest: &str) -> Option<usize> {
 /// Checks one string argument. ASCII input returns after one fast scan.
 pub fn check_text(text: &str, level: TextLevel) -> Result<(), InvisibleCharacter> {
     if text.is_ascii() {
-        return match text.bytes().position(|b| b == 0) {
+        return match memchr::memchr(0, text.as_bytes()) {
             Some(offset) => Err(InvisibleCharacter {
                 kind: InvisibleKind::OtherInvisible,
                 code_point: 0,

@@ -431,7 +431,7 @@ impl From<&ScreenedCall> for pb::ScreenedCall {
             Decision::Deny => None,
         };
         pb::ScreenedCall {
-            tool: tool.clone(),
+            tool: tool.as_deref().map(str::to_owned),
             format: format.as_str().to_owned(),
             decision: decision(*call_decision),
             blast_radius: match blast_radius {
