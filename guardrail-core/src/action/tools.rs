@@ -113,6 +113,22 @@ impl Builtin {
         }
     }
 
+    /// The typed call from its [`string_fields`](Self::string_fields), in order; the index
+    /// of the first missing one otherwise.
+    fn assemble(self, fields: [Option<String>; 2]) -> Result<ToolCall, usize> {
+        let [first, second] = fields;
+        let first = first.ok_or(0usize)?;
+        Ok(match self {
+            Builtin::ReadFile => ToolCall::ReadFile { path: first },
+            Builtin::WriteFile => ToolCall::WriteFile {
+                path: first,
+                content: second.ok_or(1usize)?,
+            },
+            Builtin::HttpGet => ToolCall::HttpGet { url: first },
+            Builtin::DbQuery => ToolCall::DbQuery { sql: first },
+        })
+    }
+
     /// All built-in tools.
     pub const ALL: [Builtin; 4] = [
         Builtin::ReadFile,
@@ -376,25 +392,9 @@ impl ToolSpec {
                 }
             }
         }
-        let [first, second] = fields;
-        let take = |field: Option<String>, i: usize| {
-            field.ok_or_else(|| not_a_string(names.get(i).copied().unwrap_or("")))
-        };
-        Ok(match builtin {
-            Builtin::ReadFile => ToolCall::ReadFile {
-                path: take(first, 0)?,
-            },
-            Builtin::WriteFile => ToolCall::WriteFile {
-                path: take(first, 0)?,
-                content: take(second, 1)?,
-            },
-            Builtin::HttpGet => ToolCall::HttpGet {
-                url: take(first, 0)?,
-            },
-            Builtin::DbQuery => ToolCall::DbQuery {
-                sql: take(first, 0)?,
-            },
-        })
+        builtin
+            .assemble(fields)
+            .map_err(|i| not_a_string(names.get(i).copied().unwrap_or("")))
     }
 
     /// [`ToolSpec::type_call`] for arguments read by the shallow path
@@ -424,16 +424,7 @@ impl ToolSpec {
             };
             *fields.get_mut(slot)? = Some(s.into_owned());
         }
-        let [first, second] = fields;
-        Some(match builtin {
-            Builtin::ReadFile => ToolCall::ReadFile { path: first? },
-            Builtin::WriteFile => ToolCall::WriteFile {
-                path: first?,
-                content: second?,
-            },
-            Builtin::HttpGet => ToolCall::HttpGet { url: first? },
-            Builtin::DbQuery => ToolCall::DbQuery { sql: first? },
-        })
+        builtin.assemble(fields).ok()
     }
 
     fn first_schema_error(&self, value: &Value) -> ToolError {
