@@ -15,7 +15,7 @@ pub const BUILTIN_DIR: &str = "builtin:injection-minilm";
 
 /// SHA-256 of the compiled-in model's `SHA256SUMS`: the pin the embedded default policy uses.
 pub const BUILTIN_SHA256SUMS: &str =
-    "f57e81c053d53bc1532a4b6d77afafad555cc541b32a64bfa2a43ff410ddd611";
+    "3bcce37e5755f6492e9f8da4935400553648822093a73287a5a84c52c77f660e";
 
 /// True when `dir` names the compiled-in model.
 pub fn is_builtin(dir: &Path) -> bool {
