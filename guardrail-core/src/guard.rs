@@ -61,6 +61,21 @@ pub struct ScreenedCall {
     pub approval: Option<ApprovalTicket>,
 }
 
+impl ScreenedCall {
+    /// A call found in `format`, denied until its checks decide it; `spec` when its tool is
+    /// known.
+    fn undecided(format: Format, spec: Option<&ToolSpec>) -> ScreenedCall {
+        ScreenedCall {
+            tool: spec.map(ToolSpec::shared_name),
+            format,
+            decision: Decision::Deny,
+            blast_radius: spec.map(ToolSpec::blast_radius),
+            call: None,
+            approval: None,
+        }
+    }
+}
+
 /// The verdict on one model output.
 #[derive(Debug, Clone, Serialize)]
 pub struct ActionVerdict {
@@ -243,14 +258,7 @@ impl Guard {
         {
             let parsed = Instant::now();
             verdict.timings.parse_ns = nanos(parsed.duration_since(start));
-            let mut screened = ScreenedCall {
-                tool: Some(spec.shared_name()),
-                format: call.format,
-                decision: Decision::Deny,
-                blast_radius: Some(spec.blast_radius()),
-                call: None,
-                approval: None,
-            };
+            let mut screened = ScreenedCall::undecided(call.format, Some(spec));
             self.screen_typed(0, spec, typed, &mut screened, options, &mut verdict.reasons);
             verdict.decision = screened.decision;
             verdict.calls.push(screened);
@@ -305,24 +313,14 @@ impl Guard {
         options: &ActionOptions,
         reasons: &mut Vec<Reason>,
     ) -> ScreenedCall {
-        let inner = &*self.inner;
-        let mut screened = ScreenedCall {
-            tool: None,
-            format: candidate.format,
-            decision: Decision::Deny,
-            blast_radius: None,
-            call: None,
-            approval: None,
-        };
-        let spec = match inner.tools.get(&candidate.name) {
+        let spec = match self.inner.tools.get(&candidate.name) {
             Ok(spec) => spec,
             Err(e) => {
                 reasons.push(e.to_reason().in_call(index));
-                return screened;
+                return ScreenedCall::undecided(candidate.format, None);
             }
         };
-        screened.tool = Some(spec.shared_name());
-        screened.blast_radius = Some(spec.blast_radius());
+        let mut screened = ScreenedCall::undecided(candidate.format, Some(spec));
         match spec.type_call(candidate.args) {
             Ok(call) => self.screen_typed(index, spec, call, &mut screened, options, reasons),
             Err(e) => {

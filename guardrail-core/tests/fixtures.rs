@@ -25,16 +25,20 @@ fn fixtures_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures")
 }
 
-/// The labeled action corpus files, sorted.
-fn corpus_files() -> Vec<PathBuf> {
-    let dir = fixtures_dir().join("corpora/actions");
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+/// The files in `dir` with extension `ext`, sorted.
+fn files_with_extension(dir: &Path, ext: &str) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
         .unwrap()
         .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "jsonl"))
+        .filter(|p| p.extension().is_some_and(|e| e == ext))
         .collect();
     files.sort();
     files
+}
+
+/// The labeled action corpus files, sorted.
+fn corpus_files() -> Vec<PathBuf> {
+    files_with_extension(&fixtures_dir().join("corpora/actions"), "jsonl")
 }
 
 /// Every textual `input` of the action corpus.
@@ -118,12 +122,7 @@ impl Case {
 #[test]
 fn case_files() {
     let dir = fixtures_dir().join("cases");
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "toml"))
-        .collect();
-    files.sort();
+    let files = files_with_extension(&dir, "toml");
     assert!(!files.is_empty(), "no case files in {}", dir.display());
     let filter = filter();
     let mut ran = 0;
@@ -369,8 +368,8 @@ fn agree(input: &[u8], limits: &ParseLimits, specs: &[ToolSpec], tally: &mut Tal
 /// The corpus inputs and those of `fixtures/cases/`.
 fn all_inputs() -> Vec<Vec<u8>> {
     let mut inputs = corpus_inputs();
-    for name in ["actions.toml", "custom-tools.toml", "protected-paths.toml"] {
-        let text = std::fs::read_to_string(fixtures_dir().join("cases").join(name)).unwrap();
+    for file in files_with_extension(&fixtures_dir().join("cases"), "toml") {
+        let text = std::fs::read_to_string(file).unwrap();
         let doc: toml::Table = toml::from_str(&text).unwrap();
         for case in doc["case"].as_array().unwrap() {
             if let Some(s) = case.get("input").and_then(|s| s.as_str()) {

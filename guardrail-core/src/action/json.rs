@@ -230,7 +230,8 @@ pub fn parse_document<'a>(text: &'a str, limits: &JsonLimits) -> Result<Document
 }
 
 /// Reads `text` when it is a shallow document (see [`shallow`](super::shallow)): a top-level
-/// object of at most 16 members whose values are scalars or objects of at most 16 scalars.
+/// object of at most 16 members whose values are scalars or objects of at most 16 scalars,
+/// within the same size and depth limits.
 /// `None` for any other text, well-formed or not: [`parse_document`] then decides, and
 /// reports any problem. When this returns members, [`parse_document`] returns the same
 /// members with the same values.
@@ -238,11 +239,7 @@ pub fn parse_shallow<'a>(
     text: &'a str,
     limits: &JsonLimits,
 ) -> Option<Vec<(Cow<'a, str>, Shallow<'a>)>> {
-    // The argument object sits at depth 1, which the general parser opens only below a
-    // `max_depth` of 2 or more.
-    if text.len() > limits.max_bytes || limits.max_depth.min(MAX_DEPTH) < 2 {
-        return None;
-    }
+    check_size(text, limits).ok()?;
     let mut parser = Parser::new(text, 0, limits.max_depth);
     parser.skip_ws();
     if parser.peek() != Some(b'{') {
@@ -656,8 +653,8 @@ impl<'a> Parser<'a> {
     /// are taken as values only when `top`. `None` on anything else and on every error.
     fn shallow_object(&mut self, top: bool) -> Option<Vec<(Cow<'a, str>, Shallow<'a>)>> {
         const MOST: usize = 16;
-        self.pos += 1;
-        self.skip_ws();
+        // The same depth limit as the general parser: the top level at 0, arguments at 1.
+        self.open(usize::from(!top)).ok()?;
         let mut members: Vec<(Cow<'a, str>, Shallow<'a>)> =
             Vec::with_capacity(if top { 3 } else { 2 });
         if self.peek() == Some(b'}') {
@@ -677,9 +674,9 @@ impl<'a> Parser<'a> {
                 b'{' if top => Shallow::Object(self.shallow_object(false)?),
                 b'"' => Shallow::String(self.parse_str().ok()?),
                 b'-' | b'0'..=b'9' => Shallow::Number(self.parse_number().ok()?),
-                b't' => self.shallow_literal("true", Shallow::Bool(true))?,
-                b'f' => self.shallow_literal("false", Shallow::Bool(false))?,
-                b'n' => self.shallow_literal("null", Shallow::Null)?,
+                b't' => self.parse_literal("true", Shallow::Bool(true)).ok()?,
+                b'f' => self.parse_literal("false", Shallow::Bool(false)).ok()?,
+                b'n' => self.parse_literal("null", Shallow::Null).ok()?,
                 _ => return None,
             };
             members.push((key, value));
@@ -687,14 +684,6 @@ impl<'a> Parser<'a> {
                 return Some(members);
             }
         }
-    }
-
-    fn shallow_literal(&mut self, word: &'static str, value: Shallow<'a>) -> Option<Shallow<'a>> {
-        let end = self.pos + word.len();
-        (self.bytes.get(self.pos..end) == Some(word.as_bytes())).then(|| {
-            self.pos = end;
-            value
-        })
     }
 
     /// Parses a key string at the current position.
@@ -718,7 +707,7 @@ impl<'a> Parser<'a> {
         Ok(())
     }
 
-    fn parse_literal(&mut self, word: &'static str, value: Value) -> Result<Value, JsonError> {
+    fn parse_literal<T>(&mut self, word: &'static str, value: T) -> Result<T, JsonError> {
         let end = self.pos + word.len();
         if self.bytes.get(self.pos..end) == Some(word.as_bytes()) {
             self.pos = end;

@@ -300,7 +300,7 @@ impl ToolSpec {
             name: tool.name().to_owned(),
             builtin: Some(tool),
             validator: compile_schema(&schema)?,
-            shallow_validator: compile_schema_for(&schema)?,
+            shallow_validator: compile_schema(&schema)?,
             kinds: tool.arg_kinds(),
             blast_radius,
         })
@@ -330,7 +330,7 @@ impl ToolSpec {
             name: name.to_owned(),
             builtin: None,
             validator: compile_schema(schema)?,
-            shallow_validator: compile_schema_for(schema)?,
+            shallow_validator: compile_schema(schema)?,
             kinds,
             blast_radius,
         })
@@ -527,11 +527,7 @@ impl ToolSpec {
     }
 }
 
-fn compile_schema(schema: &Value) -> Result<jsonschema::Validator, String> {
-    compile_schema_for(schema)
-}
-
-fn compile_schema_for<F: jsonschema::json::Json>(
+fn compile_schema<F: jsonschema::json::Json>(
     schema: &Value,
 ) -> Result<jsonschema::Validator<F>, String> {
     jsonschema::options_for::<F>()

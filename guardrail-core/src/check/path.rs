@@ -11,8 +11,8 @@
 //!
 //! # Untrusted input
 //!
-//! A check runs in time linear in the path length, makes one allocation (the normalized path)
-//! and never panics. The path length is bounded by the caller's input limit.
+//! A check runs in time linear in the path length, makes at most one allocation (the normalized
+//! path, when it differs from the input) and never panics. The path length is bounded by the caller's input limit.
 
 use std::borrow::Cow;
 use std::path::Path;
