@@ -3,6 +3,11 @@
 //! Besides criterion's time per pass over each group, the setup measures every case on its own
 //! (best of many repetitions) and prints the median over cases, which is what the target
 //! (≤ 500 ns median per non-SQL action, one core) is stated in.
+//!
+//! A verdict with its reasons is a handful of small allocations, so the allocator shows in
+//! the timings: by default the bench runs on the system allocator, which is what a program
+//! linking the crate gets unless it picks another; `--features mimalloc` runs it on the
+//! allocator of the `guardrail` binary.
 
 #![expect(
     clippy::unwrap_used,
@@ -114,7 +119,7 @@ fn bench(c: &mut Criterion) {
     );
 
     eprintln!(
-        "median per case: non-SQL {:.0} ns over {} cases, SQL {:.0} ns over {} cases",
+        "median per case ({ALLOCATOR_NAME} allocator): non-SQL {:.0} ns over {} cases, SQL {:.0} ns over {} cases",
         median_ns_per_case(&guard, &plain),
         plain.len(),
         median_ns_per_case(&guard, &sql),
@@ -134,6 +139,16 @@ fn bench(c: &mut Criterion) {
     }
     group.finish();
 }
+
+/// With `--features mimalloc`, the allocator the `guardrail` binary uses.
+#[cfg(feature = "mimalloc")]
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+#[cfg(feature = "mimalloc")]
+const ALLOCATOR_NAME: &str = "mimalloc";
+#[cfg(not(feature = "mimalloc"))]
+const ALLOCATOR_NAME: &str = "system";
 
 criterion_group!(benches, bench);
 criterion_main!(benches);

@@ -126,3 +126,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 fn screen_once(guard: &Guard, input: &[u8]) {
     black_box(guard.screen_action(black_box(input)));
 }
+
+/// With `--features mimalloc`, the allocator the `guardrail` binary uses.
+#[cfg(feature = "mimalloc")]
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;

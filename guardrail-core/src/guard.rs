@@ -8,7 +8,9 @@ use serde::Serialize;
 
 use crate::action::envelope::{self, Candidate, Format, ParseLimits};
 use crate::action::json::JsonLimits;
-use crate::action::tools::{ArgKind, BlastRadius, Builtin, ToolCall, ToolRegistry, ToolSpec};
+use crate::action::tools::{
+    ArgKind, BlastRadius, Builtin, ToolCall, ToolError, ToolRegistry, ToolSpec,
+};
 use crate::approval::{ApprovalError, ApprovalStore, ApprovalTicket};
 use crate::check::host::HostChecker;
 use crate::check::path::{Access, PathChecker};
@@ -250,19 +252,31 @@ impl Guard {
             timings: Timings::default(),
         };
         // Most outputs are one flat or wrapper call with string arguments: read in place, with
-        // no owned tree to build and tear down. Anything else, and any call this path cannot
-        // type, goes the general way, which decides the same and says why.
-        if let Some(call) = envelope::shallow_call(raw, &inner.parse_limits)
-            && let Ok(spec) = inner.tools.get(&call.name)
-            && let Some(typed) = spec.type_call_shallow(call.args)
-        {
+        // no owned tree to build and tear down. The general path finds exactly this one call
+        // in such an output (the `screen_action` fuzz target holds the two to that), so an
+        // unknown tool is decided here as it would be there. Anything else, and any call this
+        // path cannot type, goes the general way, which decides the same and says why.
+        if let Some(call) = envelope::shallow_call(raw, &inner.parse_limits) {
             let parsed = Instant::now();
-            verdict.timings.parse_ns = nanos(parsed.duration_since(start));
-            let mut screened = ScreenedCall::undecided(call.format, Some(spec));
-            self.screen_typed(0, spec, typed, &mut screened, options, &mut verdict.reasons);
-            verdict.decision = screened.decision;
-            verdict.calls.push(screened);
-            return self.finish(verdict, parsed);
+            let screened = match inner.tools.lookup(&call.name) {
+                None => Some(unknown_tool(
+                    0,
+                    call.format,
+                    &call.name,
+                    &mut verdict.reasons,
+                )),
+                Some(spec) => spec.type_call_shallow(call.args).map(|typed| {
+                    let mut screened = ScreenedCall::undecided(call.format, Some(spec));
+                    self.screen_typed(0, spec, typed, &mut screened, options, &mut verdict.reasons);
+                    screened
+                }),
+            };
+            if let Some(screened) = screened {
+                verdict.timings.parse_ns = nanos(parsed.duration_since(start));
+                verdict.decision = screened.decision;
+                verdict.calls = vec![screened];
+                return self.finish(verdict, parsed);
+            }
         }
         let candidates = match envelope::extract_calls(raw, &inner.parse_limits) {
             Ok(c) => c,
@@ -313,19 +327,15 @@ impl Guard {
         options: &ActionOptions,
         reasons: &mut Vec<Reason>,
     ) -> ScreenedCall {
-        let spec = match self.inner.tools.get(&candidate.name) {
-            Ok(spec) => spec,
-            Err(e) => {
-                reasons.push(e.to_reason().in_call(index));
-                return ScreenedCall::undecided(candidate.format, None);
-            }
+        let Some(spec) = self.inner.tools.lookup(&candidate.name) else {
+            return unknown_tool(index, candidate.format, &candidate.name, reasons);
         };
         let mut screened = ScreenedCall::undecided(candidate.format, Some(spec));
         match spec.type_call(candidate.args) {
             Ok(call) => self.screen_typed(index, spec, call, &mut screened, options, reasons),
             Err(e) => {
                 let mut reason = e.to_reason().in_call(index);
-                reason.pointer = e.pointer().map(str::to_owned);
+                reason.pointer = e.pointer().map(|p| Cow::Owned(p.to_owned()));
                 reasons.push(reason);
             }
         }
@@ -419,6 +429,17 @@ impl Guard {
         }
         Ok(())
     }
+}
+
+/// The denied call of a tool the policy does not list, and its reason.
+fn unknown_tool(
+    index: usize,
+    format: Format,
+    name: &str,
+    reasons: &mut Vec<Reason>,
+) -> ScreenedCall {
+    reasons.push(ToolError::unknown_tool(name).to_reason().in_call(index));
+    ScreenedCall::undecided(format, None)
 }
 
 fn build_registry(policy: &Policy, issues: &mut Vec<PolicyIssue>) -> ToolRegistry {

@@ -4,6 +4,8 @@
 //! the offending argument, and timings. Messages never contain secret material; where a value is
 //! quoted it is a tool name, a host or a path that the policy itself knows about, or a byte offset.
 
+use std::borrow::Cow;
+
 use serde::{Deserialize, Serialize};
 
 /// The outcome of screening.
@@ -203,9 +205,10 @@ pub struct Reason {
     /// Index of the call in the output this reason belongs to, when it belongs to one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub call: Option<usize>,
-    /// JSON pointer (RFC 6901) of the offending argument within the call's arguments.
+    /// JSON pointer (RFC 6901) of the offending argument within the call's arguments
+    /// (borrowed for a built-in tool's argument, whose pointer is a constant).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub pointer: Option<String>,
+    pub pointer: Option<Cow<'static, str>>,
     /// Byte span within the raw input or the argument, when known.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub span: Option<Span>,
@@ -225,7 +228,7 @@ impl Reason {
 
     /// Sets the JSON pointer of the offending argument.
     #[must_use]
-    pub fn at(mut self, pointer: impl Into<String>) -> Self {
+    pub fn at(mut self, pointer: impl Into<Cow<'static, str>>) -> Self {
         self.pointer = Some(pointer.into());
         self
     }

@@ -454,28 +454,29 @@ impl ToolSpec {
     pub fn visit_strings<'c, E>(
         &self,
         call: &'c ToolCall,
-        mut f: impl FnMut(StringArg<'c>, &dyn Fn() -> String) -> Result<(), E>,
+        mut f: impl FnMut(StringArg<'c>, &dyn Fn() -> Cow<'static, str>) -> Result<(), E>,
     ) -> Result<(), E> {
-        let single = |name: &'static str, value: &'c str, kind: ArgKind| {
-            (StringArg { value, kind }, move || ["/", name].concat())
+        // A built-in tool's arguments are top-level and named: their pointers are constants.
+        let single = |pointer: &'static str, value: &'c str, kind: ArgKind| {
+            (StringArg { value, kind }, move || Cow::Borrowed(pointer))
         };
         match call {
             ToolCall::ReadFile { path } => {
-                let (a, p) = single("path", path, ArgKind::Path);
+                let (a, p) = single("/path", path, ArgKind::Path);
                 f(a, &p)
             }
             ToolCall::WriteFile { path, content } => {
-                let (a, p) = single("path", path, ArgKind::WritePath);
+                let (a, p) = single("/path", path, ArgKind::WritePath);
                 f(a, &p)?;
-                let (a, p) = single("content", content, ArgKind::Text);
+                let (a, p) = single("/content", content, ArgKind::Text);
                 f(a, &p)
             }
             ToolCall::HttpGet { url } => {
-                let (a, p) = single("url", url, ArgKind::Url);
+                let (a, p) = single("/url", url, ArgKind::Url);
                 f(a, &p)
             }
             ToolCall::DbQuery { sql } => {
-                let (a, p) = single("sql", sql, ArgKind::Sql);
+                let (a, p) = single("/sql", sql, ArgKind::Sql);
                 f(a, &p)
             }
             ToolCall::Custom { args, .. } => {
@@ -494,7 +495,7 @@ impl ToolSpec {
         &self,
         value: &'c Value,
         path: &mut Vec<PathSeg<'c>>,
-        f: &mut impl FnMut(StringArg<'c>, &dyn Fn() -> String) -> Result<(), E>,
+        f: &mut impl FnMut(StringArg<'c>, &dyn Fn() -> Cow<'static, str>) -> Result<(), E>,
     ) -> Result<(), E> {
         match value {
             Value::String(s) => {
@@ -504,7 +505,9 @@ impl ToolSpec {
                     .find(|(pat, _)| pat.matches(path))
                     .map_or(ArgKind::Text, |(_, k)| *k);
                 let snapshot = path.clone();
-                f(StringArg { value: s, kind }, &move || pointer_of(&snapshot))
+                f(StringArg { value: s, kind }, &move || {
+                    Cow::Owned(pointer_of(&snapshot))
+                })
             }
             Value::Array(items) => {
                 for (i, item) in items.iter().enumerate() {
@@ -569,12 +572,13 @@ impl ToolRegistry {
 
     /// Looks a tool up by its exact name.
     pub fn get(&self, name: &str) -> Result<&ToolSpec, ToolError> {
-        self.find(name)
-            .ok()
-            .and_then(|i| self.tools.get(i))
-            .ok_or_else(|| ToolError::UnknownTool {
-                name: printable_name(name),
-            })
+        self.lookup(name)
+            .ok_or_else(|| ToolError::unknown_tool(name))
+    }
+
+    /// [`get`](Self::get) without the error: `None` for a tool the registry does not hold.
+    pub fn lookup(&self, name: &str) -> Option<&ToolSpec> {
+        self.find(name).ok().and_then(|i| self.tools.get(i))
     }
 
     /// Names of all tools, sorted.
@@ -637,6 +641,13 @@ pub enum ToolError {
 }
 
 impl ToolError {
+    /// The error for a tool name that is not allowlisted (the name made safe to print).
+    pub fn unknown_tool(name: &str) -> ToolError {
+        ToolError::UnknownTool {
+            name: printable_name(name),
+        }
+    }
+
     /// JSON pointer of the offending argument, if any.
     pub fn pointer(&self) -> Option<&str> {
         match self {
@@ -736,7 +747,7 @@ mod tests {
             .unwrap();
         let mut seen = Vec::new();
         spec.visit_strings(&call, |arg, ptr| {
-            seen.push((ptr(), arg.kind));
+            seen.push((ptr().into_owned(), arg.kind));
             Ok::<(), ()>(())
         })
         .unwrap();

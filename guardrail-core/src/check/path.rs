@@ -423,11 +423,16 @@ impl PathChecker {
     /// pops, unless it is taken at or above the root.
     fn normalize(&self, path: &str) -> Result<String, PathError> {
         let mut normalized = String::with_capacity(path.len());
-        let mut offset = 0;
-        for component in path.split('/') {
-            let start = offset;
-            offset += component.len() + 1;
-            match component {
+        let bytes = path.as_bytes();
+        // Components are a few bytes long: a plain scan for the next `/` beats a search
+        // routine's set-up.
+        let mut start = 0;
+        while start <= bytes.len() {
+            let end = bytes
+                .get(start..)
+                .and_then(|rest| rest.iter().position(|&b| b == b'/'))
+                .map_or(bytes.len(), |i| start + i);
+            match path.get(start..end).unwrap_or_default() {
                 "" | "." => {}
                 ".." => {
                     if !self.strictly_beneath(&normalized) {
@@ -436,7 +441,11 @@ impl PathChecker {
                             root: self.root.clone(),
                         });
                     }
-                    let cut = normalized.rfind('/').unwrap_or(0);
+                    let cut = normalized
+                        .as_bytes()
+                        .iter()
+                        .rposition(|&b| b == b'/')
+                        .unwrap_or(0);
                     normalized.truncate(cut);
                 }
                 name => {
@@ -444,6 +453,7 @@ impl PathChecker {
                     normalized.push_str(name);
                 }
             }
+            start = end + 1;
         }
         Ok(normalized)
     }

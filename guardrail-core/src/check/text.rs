@@ -141,6 +141,18 @@ pub fn check_text(text: &str, level: TextLevel) -> Result<(), InvisibleCharacter
     let mut iter = text.char_indices().peekable();
     let mut prev_vs = false;
     while let Some((offset, c)) = iter.next() {
+        // Of the ASCII characters only NUL is refused; none is a flag, tag or selector.
+        if c.is_ascii() {
+            if c == '\0' {
+                return Err(InvisibleCharacter {
+                    kind: InvisibleKind::OtherInvisible,
+                    code_point: 0,
+                    offset,
+                });
+            }
+            prev_vs = false;
+            continue;
+        }
         let err = |kind| InvisibleCharacter {
             kind,
             code_point: u32::from(c),

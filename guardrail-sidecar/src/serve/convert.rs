@@ -408,7 +408,7 @@ impl From<&Reason> for pb::Reason {
             code: code.as_str().to_owned(),
             message: message.clone(),
             call: call.map(u32_of),
-            pointer: pointer.clone(),
+            pointer: pointer.as_deref().map(str::to_owned),
             span: span.map(pb::Span::from),
         }
     }
