@@ -141,15 +141,8 @@ pub fn check_text(text: &str, level: TextLevel) -> Result<(), InvisibleCharacter
     let mut iter = text.char_indices().peekable();
     let mut prev_vs = false;
     while let Some((offset, c)) = iter.next() {
-        // Of the ASCII characters only NUL is refused; none is a flag, tag or selector.
-        if c.is_ascii() {
-            if c == '\0' {
-                return Err(InvisibleCharacter {
-                    kind: InvisibleKind::OtherInvisible,
-                    code_point: 0,
-                    offset,
-                });
-            }
+        // Of the ASCII characters only NUL is refused (below); none is a flag, tag or selector.
+        if c.is_ascii() && c != '\0' {
             prev_vs = false;
             continue;
         }
@@ -200,6 +193,16 @@ mod tests {
         assert_eq!(
             kind("a\0b", TextLevel::Prose),
             Some(InvisibleKind::OtherInvisible)
+        );
+        // The same NUL in text that is not all ASCII, where the per-character loop runs.
+        assert_eq!(kind("/workspace/caf\u{e9}", TextLevel::Identifier), None);
+        assert_eq!(
+            check_text("caf\u{e9}\0", TextLevel::Identifier).err(),
+            Some(InvisibleCharacter {
+                kind: InvisibleKind::OtherInvisible,
+                code_point: 0,
+                offset: 5,
+            })
         );
     }
 
