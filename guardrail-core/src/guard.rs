@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use serde::Serialize;
+use smallvec::SmallVec;
 
 use crate::action::envelope::{self, Candidate, Format, ParseLimits};
 use crate::action::json::JsonLimits;
@@ -78,15 +79,23 @@ impl ScreenedCall {
     }
 }
 
+/// The reasons of a verdict: a list that holds one reason, the usual count, without an
+/// allocation (it dereferences to a slice).
+pub type Reasons = SmallVec<[Reason; 1]>;
+
+/// The calls of a verdict: a list that holds one call, the usual count, without an allocation
+/// (it dereferences to a slice).
+pub type ScreenedCalls = SmallVec<[ScreenedCall; 1]>;
+
 /// The verdict on one model output.
 #[derive(Debug, Clone, Serialize)]
 pub struct ActionVerdict {
     /// Deny if any call is denied; otherwise review if any call needs review; otherwise allow.
     pub decision: Decision,
     /// Why, in order. Empty for a plain allow.
-    pub reasons: Vec<Reason>,
+    pub reasons: Reasons,
     /// The calls found, in order.
-    pub calls: Vec<ScreenedCall>,
+    pub calls: ScreenedCalls,
     /// SHA-256 of the policy that decided.
     pub policy_hash: Arc<str>,
     /// Time per stage.
@@ -246,8 +255,8 @@ impl Guard {
         let inner = &*self.inner;
         let mut verdict = ActionVerdict {
             decision: Decision::Allow,
-            reasons: Vec::new(),
-            calls: Vec::new(),
+            reasons: Reasons::new(),
+            calls: ScreenedCalls::new(),
             policy_hash: inner.policy_hash.clone(),
             timings: Timings::default(),
         };
@@ -274,8 +283,9 @@ impl Guard {
             if let Some(screened) = screened {
                 verdict.timings.parse_ns = nanos(parsed.duration_since(start));
                 verdict.decision = screened.decision;
-                verdict.calls = vec![screened];
-                return self.finish(verdict, parsed);
+                verdict.calls.push(screened);
+                self.finish(&mut verdict, parsed);
+                return verdict;
             }
         }
         let candidates = match envelope::extract_calls(raw, &inner.parse_limits) {
@@ -290,7 +300,9 @@ impl Guard {
         };
         let parsed = Instant::now();
         verdict.timings.parse_ns = nanos(parsed.duration_since(start));
-        verdict.calls.reserve_exact(candidates.len());
+        if candidates.len() > 1 {
+            verdict.calls.reserve_exact(candidates.len());
+        }
         for (index, candidate) in candidates.into_iter().enumerate() {
             let screened = self.screen_call(index, candidate, options, &mut verdict.reasons);
             verdict.decision = verdict.decision.combine(screened.decision);
@@ -299,11 +311,12 @@ impl Guard {
                 break;
             }
         }
-        self.finish(verdict, parsed)
+        self.finish(&mut verdict, parsed);
+        verdict
     }
 
     /// Completes a verdict whose calls are screened: the review reason, the timings.
-    fn finish(&self, mut verdict: ActionVerdict, parsed: Instant) -> ActionVerdict {
+    fn finish(&self, verdict: &mut ActionVerdict, parsed: Instant) {
         if verdict.decision == Decision::Review {
             verdict.reasons.push(Reason::new(
                 ReasonCode::ReviewRequired,
@@ -317,7 +330,6 @@ impl Guard {
             .timings
             .parse_ns
             .saturating_add(verdict.timings.checks_ns);
-        verdict
     }
 
     fn screen_call(
@@ -325,7 +337,7 @@ impl Guard {
         index: usize,
         candidate: Candidate,
         options: &ActionOptions,
-        reasons: &mut Vec<Reason>,
+        reasons: &mut Reasons,
     ) -> ScreenedCall {
         let Some(spec) = self.inner.tools.lookup(&candidate.name) else {
             return unknown_tool(index, candidate.format, &candidate.name, reasons);
@@ -350,7 +362,7 @@ impl Guard {
         call: ToolCall,
         screened: &mut ScreenedCall,
         options: &ActionOptions,
-        reasons: &mut Vec<Reason>,
+        reasons: &mut Reasons,
     ) {
         let inner = &*self.inner;
         let before = reasons.len();
@@ -432,12 +444,7 @@ impl Guard {
 }
 
 /// The denied call of a tool the policy does not list, and its reason.
-fn unknown_tool(
-    index: usize,
-    format: Format,
-    name: &str,
-    reasons: &mut Vec<Reason>,
-) -> ScreenedCall {
+fn unknown_tool(index: usize, format: Format, name: &str, reasons: &mut Reasons) -> ScreenedCall {
     reasons.push(ToolError::unknown_tool(name).to_reason().in_call(index));
     ScreenedCall::undecided(format, None)
 }

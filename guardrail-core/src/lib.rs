@@ -34,7 +34,9 @@ pub mod replay;
 pub mod scan;
 pub mod verdict;
 
-pub use guard::{ActionOptions, ActionVerdict, Guard, ScreenedCall, Timings};
+pub use guard::{
+    ActionOptions, ActionVerdict, Guard, Reasons, ScreenedCall, ScreenedCalls, Timings,
+};
 pub use policy::PolicyIssue;
 pub use policy::{Policy, PolicyError};
 pub use verdict::{Coded, Decision, Reason, ReasonCode, Span};

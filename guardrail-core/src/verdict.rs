@@ -248,17 +248,79 @@ impl Reason {
     }
 }
 
-/// The text of a reason message. Messages are a line of text: one allocation of this size
-/// holds nearly all of them, where `to_string` grows from empty and reallocates three or four
-/// times.
-pub(crate) fn message_of(error: &(impl std::fmt::Display + ?Sized)) -> String {
-    use std::fmt::Write as _;
-    let mut message = String::with_capacity(128);
-    // Writing into a String fails only when a Display impl reports an error; the text written
-    // until then is kept.
-    let _ = write!(message, "{error}");
-    message
+/// Appends to a reason message without the formatting machinery. A deny builds its message on
+/// the screening path, where `write!` with its argument walk and padding logic costs more than
+/// many of the checks; the errors met there write their text with this, and their `Display`
+/// is that same text.
+#[derive(Debug)]
+pub(crate) struct MessageWriter<'a>(pub(crate) &'a mut String);
+
+impl MessageWriter<'_> {
+    /// Appends `text`.
+    pub(crate) fn text(&mut self, text: &str) -> &mut Self {
+        self.0.push_str(text);
+        self
+    }
+
+    /// Appends `n` in decimal, as `{}` writes it.
+    pub(crate) fn decimal(&mut self, n: usize) -> &mut Self {
+        let mut unit = 1usize;
+        while n / unit >= 10 {
+            unit *= 10;
+        }
+        loop {
+            let digit = u8::try_from(n / unit % 10).unwrap_or(0);
+            self.0.push(char::from(b'0' + digit));
+            if unit == 1 {
+                return self;
+            }
+            unit /= 10;
+        }
+    }
+
+    /// Appends `U+` and the code point in at least four upper-case hex digits, as
+    /// `U+{:04X}` writes it.
+    pub(crate) fn code_point(&mut self, code_point: u32) -> &mut Self {
+        self.0.push_str("U+");
+        let digits = (u32::BITS - code_point.leading_zeros()).div_ceil(4).max(4);
+        for i in (0..digits).rev() {
+            let nibble = (code_point >> (i * 4)) & 0xF;
+            let digit = char::from_digit(nibble, 16).unwrap_or('0');
+            self.0.push(digit.to_ascii_uppercase());
+        }
+        self
+    }
+
+    /// Appends `text` escaped as `str::escape_debug` escapes it.
+    pub(crate) fn escaped(&mut self, text: &str) -> &mut Self {
+        self.0.extend(text.escape_debug());
+        self
+    }
+
+    /// Appends whatever `value` displays, through the formatting machinery: for the rare
+    /// parts (a nested library error) that have no cheaper form.
+    pub(crate) fn display(&mut self, value: &dyn std::fmt::Display) -> &mut Self {
+        use std::fmt::Write as _;
+        // Writing into a String fails only when a Display impl reports an error; the text
+        // written until then is kept.
+        let _ = write!(self.0, "{value}");
+        self
+    }
 }
+
+/// A `Display` implementation that writes what `write_message` appends to a `String`.
+macro_rules! display_via_message {
+    ($ty:ty) => {
+        impl std::fmt::Display for $ty {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                let mut text = String::new();
+                self.write_message(&mut crate::verdict::MessageWriter(&mut text));
+                f.write_str(&text)
+            }
+        }
+    };
+}
+pub(crate) use display_via_message;
 
 /// Any stage error that maps onto a stable reason code.
 pub trait Coded: std::fmt::Display {
@@ -270,12 +332,314 @@ pub trait Coded: std::fmt::Display {
         None
     }
 
+    /// Appends the message (the `Display` text) to `out`. Errors met on the screening path
+    /// write it without the formatting machinery.
+    fn write_message_to(&self, out: &mut String) {
+        MessageWriter(out).display(&self);
+    }
+
     /// Converts the error into a [`Reason`] with its message and span.
     fn to_reason(&self) -> Reason {
-        let reason = Reason::new(self.code(), message_of(self));
+        // Messages are a line of text: one allocation of this size holds nearly all of them,
+        // where growing from empty reallocates three or four times.
+        let mut message = String::with_capacity(128);
+        self.write_message_to(&mut message);
+        let reason = Reason::new(self.code(), message);
         match Coded::span(self) {
             Some((start, end)) => reason.with_span(start, end),
             None => reason,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::action::envelope::ParseError;
+    use crate::action::json::JsonError;
+    use crate::check::host::HostError;
+    use crate::check::path::PathError;
+    use crate::check::text::{InvisibleCharacter, InvisibleKind};
+
+    fn written(f: impl FnOnce(&mut MessageWriter<'_>)) -> String {
+        let mut text = String::new();
+        f(&mut MessageWriter(&mut text));
+        text
+    }
+
+    #[test]
+    fn numbers_are_written_as_the_formatter_writes_them() {
+        for n in [
+            0,
+            1,
+            9,
+            10,
+            99,
+            100,
+            65_535,
+            1_000_000_007,
+            usize::MAX / 10,
+            usize::MAX,
+        ] {
+            assert_eq!(
+                written(|w| {
+                    w.decimal(n);
+                }),
+                format!("{n}")
+            );
+        }
+        for cp in [
+            0, 0x9, 0x7f, 0xa0, 0x200b, 0xfeff, 0xffff, 0x1_0000, 0xe_0041, 0x10_ffff,
+        ] {
+            assert_eq!(
+                written(|w| {
+                    w.code_point(cp);
+                }),
+                format!("U+{cp:04X}")
+            );
+        }
+        assert_eq!(
+            written(|w| {
+                w.escaped("a\"b\\c\n\u{202e}");
+            }),
+            "a\"b\\c\n\u{202e}".escape_debug().to_string()
+        );
+    }
+
+    /// Every message written without the formatting machinery, against the text it stands for.
+    #[test]
+    fn hand_written_messages_read_as_documented() {
+        let ch = '\u{ff0e}';
+        let root = "/workspace".to_owned();
+        let cases: Vec<(Box<dyn Coded>, String)> = vec![
+            (
+                Box::new(HostError::TooLong {
+                    len: 9000,
+                    max: 8192,
+                }),
+                "url is 9000 bytes, over the limit of 8192".into(),
+            ),
+            (
+                Box::new(HostError::SurroundingWhitespace { offset: 3 }),
+                "url has leading or trailing whitespace at byte 3".into(),
+            ),
+            (
+                Box::new(HostError::ControlCharacter {
+                    offset: 12,
+                    ch: '\t',
+                }),
+                "control character U+0009 at byte 12".into(),
+            ),
+            (
+                Box::new(HostError::Backslash { offset: 8 }),
+                "backslash at byte 8".into(),
+            ),
+            (Box::new(HostError::NoScheme), "url has no scheme".into()),
+            (
+                Box::new(HostError::SchemeNotAllowed { end: 4 }),
+                "scheme at bytes 0..4 is not allowed".into(),
+            ),
+            (
+                Box::new(HostError::MissingAuthority { offset: 6 }),
+                "scheme must be followed by `://` and a host (byte 6)".into(),
+            ),
+            (
+                Box::new(HostError::UserinfoPresent { offset: 22 }),
+                "url carries userinfo (`@` at byte 22)".into(),
+            ),
+            (
+                Box::new(HostError::NonAsciiAuthority { offset: 10, ch }),
+                "non-ASCII character U+FF0E in the authority at byte 10".into(),
+            ),
+            (
+                Box::new(HostError::PercentInAuthority { offset: 11 }),
+                "percent-encoding in the authority at byte 11".into(),
+            ),
+            (
+                Box::new(HostError::HostCharacter {
+                    offset: 13,
+                    ch: '!',
+                }),
+                "character U+0021 at byte 13 is not allowed in a host name".into(),
+            ),
+            (
+                Box::new(HostError::EmptyLabel { offset: 14 }),
+                "empty label in the host at byte 14".into(),
+            ),
+            (
+                Box::new(HostError::Invalid(url::ParseError::InvalidPort)),
+                format!("url does not parse: {}", url::ParseError::InvalidPort),
+            ),
+            (
+                Box::new(HostError::HostNotCanonical { start: 8, end: 19 }),
+                "host at bytes 8..19 is not written in canonical form".into(),
+            ),
+            (
+                Box::new(HostError::PortNotCanonical { start: 20, end: 25 }),
+                "port at bytes 20..25 is not written in canonical form".into(),
+            ),
+            (
+                Box::new(HostError::PortNotAllowed { port: 8443 }),
+                "port 8443 is not allowed for this host".into(),
+            ),
+            (
+                Box::new(HostError::HostNotAllowed { start: 8, end: 16 }),
+                "host at bytes 8..16 is not on the allowlist".into(),
+            ),
+            (
+                Box::new(HostError::IpNotAllowed {
+                    ip: std::net::IpAddr::from([10, 0, 0, 1]),
+                    start: 7,
+                    end: 15,
+                }),
+                "ip address at bytes 7..15 is not covered by an allowlist network".into(),
+            ),
+            (
+                Box::new(HostError::DnsResolutionFailed {
+                    host: "api.example.com".into(),
+                    detail: "no address".into(),
+                }),
+                "resolving `api.example.com` failed: no address".into(),
+            ),
+            (
+                Box::new(HostError::ResolvedAddressForbidden {
+                    host: "api.example.com".into(),
+                    addr: std::net::IpAddr::from([169, 254, 169, 254]),
+                }),
+                "`api.example.com` resolved to the non-public address `169.254.169.254`".into(),
+            ),
+            (Box::new(PathError::Empty), "path is empty".into()),
+            (
+                Box::new(PathError::NotAbsolute),
+                "path is not absolute".into(),
+            ),
+            (
+                Box::new(PathError::ControlCharacter {
+                    offset: 5,
+                    ch: '\0',
+                }),
+                "control character U+0000 at byte 5".into(),
+            ),
+            (
+                Box::new(PathError::InvisibleCharacter {
+                    offset: 11,
+                    ch: '\u{e0041}',
+                }),
+                "invisible character U+E0041 at byte 11".into(),
+            ),
+            (
+                Box::new(PathError::Backslash { offset: 10 }),
+                "backslash at byte 10".into(),
+            ),
+            (
+                Box::new(PathError::PercentEncoded { offset: 11 }),
+                "percent-encoded sequence at byte 11".into(),
+            ),
+            (
+                Box::new(PathError::Lookalike { offset: 12, ch }),
+                "character U+FF0E at byte 12 can be read as `.`, `/`, `\\` or `%`".into(),
+            ),
+            (Box::new(PathError::Scheme), "a URL is not a path".into()),
+            (
+                Box::new(PathError::DriveLetter),
+                "a Windows drive path is not a path".into(),
+            ),
+            (
+                Box::new(PathError::LeadingDoubleSlash),
+                "leading `//` has an implementation-defined meaning".into(),
+            ),
+            (
+                Box::new(PathError::ParentEscape {
+                    offset: 11,
+                    root: root.clone(),
+                }),
+                "`..` at byte 11 climbs out of the workspace `/workspace/`".into(),
+            ),
+            (
+                Box::new(PathError::Outside { root: root.clone() }),
+                "path is outside the workspace `/workspace/`".into(),
+            ),
+            (
+                Box::new(PathError::WorkspaceRoot { root }),
+                "path names the workspace root `/workspace/` itself".into(),
+            ),
+            (
+                Box::new(PathError::Protected {
+                    pattern: ".git/\"x\"".into(),
+                    write: false,
+                }),
+                "path is protected by the policy pattern `.git/\\\"x\\\"` (workspace.deny)".into(),
+            ),
+            (
+                Box::new(PathError::Protected {
+                    pattern: "*.env".into(),
+                    write: true,
+                }),
+                "path is protected by the policy pattern `*.env` (workspace.deny_write)".into(),
+            ),
+            (
+                Box::new(InvisibleCharacter {
+                    kind: InvisibleKind::BidiControl,
+                    code_point: 0x202e,
+                    offset: 17,
+                }),
+                "bidirectional control character U+202E at byte 17".into(),
+            ),
+            (
+                Box::new(JsonError::InputTooLarge {
+                    len: 70_000,
+                    limit: 65_536,
+                }),
+                "input is 70000 bytes, over the limit of 65536".into(),
+            ),
+            (
+                Box::new(JsonError::Syntax {
+                    offset: 0,
+                    problem: "comments are not json",
+                }),
+                "invalid json at byte 0: comments are not json".into(),
+            ),
+            (
+                Box::new(JsonError::DuplicateKey {
+                    offset: 40,
+                    key: "to\"ol\n".into(),
+                }),
+                "duplicate key `to\\\"ol\\n` at byte 40".into(),
+            ),
+            (
+                Box::new(JsonError::DepthExceeded {
+                    offset: 33,
+                    limit: 32,
+                }),
+                "nesting deeper than 32 at byte 33".into(),
+            ),
+            (
+                Box::new(JsonError::LoneSurrogate { offset: 9 }),
+                "unpaired utf-16 surrogate escape at byte 9".into(),
+            ),
+            (
+                Box::new(JsonError::InvalidNumber {
+                    offset: 70,
+                    problem: "NaN and Infinity are not json",
+                }),
+                "invalid number at byte 70: NaN and Infinity are not json".into(),
+            ),
+            (
+                Box::new(JsonError::TrailingData { offset: 61 }),
+                "unexpected data after the json document at byte 61".into(),
+            ),
+            (
+                Box::new(ParseError::Json(JsonError::TrailingData { offset: 61 })),
+                "unexpected data after the json document at byte 61".into(),
+            ),
+            (
+                Box::new(ParseError::TooManyCalls { limit: 8 }),
+                "more than 8 tool calls".into(),
+            ),
+        ];
+        for (error, expected) in cases {
+            assert_eq!(error.to_reason().message, expected);
+            assert_eq!(error.to_string(), expected, "Display and reason agree");
         }
     }
 }

@@ -54,7 +54,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::action::json::{self, Document, JsonError, JsonLimits, Member};
-use crate::action::shallow::Shallow;
+use crate::action::shallow::{Shallow, ShallowMembers};
 use crate::policy::PolicyIssue;
 use crate::verdict::{Coded, ReasonCode};
 
@@ -216,6 +216,16 @@ impl Coded for ParseError {
             ParseError::InvalidEnvelope { .. } => ReasonCode::InvalidEnvelope,
         }
     }
+
+    fn write_message_to(&self, out: &mut String) {
+        match self {
+            // The same text as `Display` (transparent), without the formatting machinery.
+            ParseError::Json(e) => e.write_message(&mut crate::verdict::MessageWriter(out)),
+            other => {
+                crate::verdict::MessageWriter(out).display(other);
+            }
+        }
+    }
 }
 
 /// Finds every tool call in `input` (see the [module docs](self) for what is accepted).
@@ -305,7 +315,8 @@ pub fn shallow_call<'a>(input: &'a [u8], limits: &ParseLimits) -> Option<Shallow
         return None;
     }
     let text = std::str::from_utf8(input).ok()?;
-    let mut members = json::parse_shallow(text, &limits.json)?;
+    let mut members = ShallowMembers::new();
+    json::parse_shallow(text, &limits.json, &mut members)?;
     if classify(members.iter().map(|(k, v)| (k.as_ref(), v))).ok()? != Some(Shape::Tool) {
         return None;
     }
@@ -317,7 +328,7 @@ pub fn shallow_call<'a>(input: &'a [u8], limits: &ParseLimits) -> Option<Shallow
         return Some(ShallowCall {
             format: Format::Flat,
             name,
-            args: Shallow::Object(members),
+            args: Shallow::Object(members.into_vec()),
         });
     }
     // The wrapper holds nothing but the tool name and the argument object.

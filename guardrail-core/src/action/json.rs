@@ -32,9 +32,9 @@ use std::collections::BTreeSet;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Number, Value};
 
-use crate::action::shallow::Shallow;
+use crate::action::shallow::{Shallow, ShallowMembers};
 use crate::policy::PolicyIssue;
-use crate::verdict::{Coded, ReasonCode};
+use crate::verdict::{Coded, MessageWriter, ReasonCode, display_via_message};
 
 /// The deepest nesting [`parse_strict`] ever accepts, whatever [`JsonLimits::max_depth`] says:
 /// [`Value`]'s own `Drop`, `PartialEq` and `Serialize` recurse once per level.
@@ -83,11 +83,10 @@ impl JsonLimits {
 }
 
 /// Why a text is not acceptable JSON. Offsets are byte offsets into the parsed text.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum JsonError {
     /// The text is longer than [`JsonLimits::max_bytes`].
-    #[error("input is {len} bytes, over the limit of {limit}")]
     InputTooLarge {
         /// Length of the text.
         len: usize,
@@ -95,7 +94,6 @@ pub enum JsonError {
         limit: usize,
     },
     /// Not JSON: comments, trailing commas, unquoted keys, bad escapes, control characters...
-    #[error("invalid json at byte {offset}: {problem}")]
     Syntax {
         /// Where the problem starts.
         offset: usize,
@@ -103,7 +101,6 @@ pub enum JsonError {
         problem: &'static str,
     },
     /// An object repeats a key.
-    #[error("duplicate key `{}` at byte {offset}", key.escape_debug())]
     DuplicateKey {
         /// Where the second occurrence of the key starts.
         offset: usize,
@@ -111,7 +108,6 @@ pub enum JsonError {
         key: String,
     },
     /// Arrays and objects nest deeper than [`JsonLimits::max_depth`].
-    #[error("nesting deeper than {limit} at byte {offset}")]
     DepthExceeded {
         /// Where the first container over the limit opens.
         offset: usize,
@@ -119,13 +115,11 @@ pub enum JsonError {
         limit: usize,
     },
     /// A `\u` escape encodes half of a UTF-16 surrogate pair without the other half.
-    #[error("unpaired utf-16 surrogate escape at byte {offset}")]
     LoneSurrogate {
         /// Where the escape starts.
         offset: usize,
     },
     /// `NaN`, `Infinity`, or a number without a well-defined value.
-    #[error("invalid number at byte {offset}: {problem}")]
     InvalidNumber {
         /// Where the number starts.
         offset: usize,
@@ -133,7 +127,6 @@ pub enum JsonError {
         problem: &'static str,
     },
     /// Something other than whitespace follows the document.
-    #[error("unexpected data after the json document at byte {offset}")]
     TrailingData {
         /// Where the extra data starts.
         offset: usize,
@@ -155,6 +148,49 @@ impl JsonError {
     }
 }
 
+impl JsonError {
+    /// Writes the message: what `Display` shows and a reason carries.
+    pub(crate) fn write_message(&self, w: &mut MessageWriter<'_>) {
+        match self {
+            JsonError::InputTooLarge { len, limit } => w
+                .text("input is ")
+                .decimal(*len)
+                .text(" bytes, over the limit of ")
+                .decimal(*limit),
+            JsonError::Syntax { offset, problem } => w
+                .text("invalid json at byte ")
+                .decimal(*offset)
+                .text(": ")
+                .text(problem),
+            JsonError::DuplicateKey { offset, key } => w
+                .text("duplicate key `")
+                .escaped(key)
+                .text("` at byte ")
+                .decimal(*offset),
+            JsonError::DepthExceeded { offset, limit } => w
+                .text("nesting deeper than ")
+                .decimal(*limit)
+                .text(" at byte ")
+                .decimal(*offset),
+            JsonError::LoneSurrogate { offset } => w
+                .text("unpaired utf-16 surrogate escape at byte ")
+                .decimal(*offset),
+            JsonError::InvalidNumber { offset, problem } => w
+                .text("invalid number at byte ")
+                .decimal(*offset)
+                .text(": ")
+                .text(problem),
+            JsonError::TrailingData { offset } => w
+                .text("unexpected data after the json document at byte ")
+                .decimal(*offset),
+        };
+    }
+}
+
+display_via_message!(JsonError);
+
+impl std::error::Error for JsonError {}
+
 impl Coded for JsonError {
     fn code(&self) -> ReasonCode {
         match self {
@@ -166,6 +202,10 @@ impl Coded for JsonError {
             JsonError::InvalidNumber { .. } => ReasonCode::InvalidNumber,
             JsonError::TrailingData { .. } => ReasonCode::TrailingData,
         }
+    }
+
+    fn write_message_to(&self, out: &mut String) {
+        self.write_message(&mut MessageWriter(out));
     }
 }
 
@@ -233,21 +273,25 @@ pub fn parse_document<'a>(text: &'a str, limits: &JsonLimits) -> Result<Document
 /// object of at most 16 members whose values are scalars or objects of at most 16 scalars,
 /// within the same size and depth limits.
 /// `None` for any other text, well-formed or not: [`parse_document`] then decides, and
-/// reports any problem. When this returns members, [`parse_document`] returns the same
-/// members with the same values.
+/// reports any problem. When this returns `Some`, `members` holds what [`parse_document`]
+/// returns: the same members with the same values.
+///
+/// The members are appended to `members` (some may be when this returns `None`), which the
+/// caller keeps on its stack: a call's few members are then never moved.
 pub fn parse_shallow<'a>(
     text: &'a str,
     limits: &JsonLimits,
-) -> Option<Vec<(Cow<'a, str>, Shallow<'a>)>> {
+    members: &mut ShallowMembers<'a>,
+) -> Option<()> {
     check_size(text, limits).ok()?;
     let mut parser = Parser::new(text, 0, limits.max_depth);
     parser.skip_ws();
     if parser.peek() != Some(b'{') {
         return None;
     }
-    let members = parser.shallow_object(true)?;
+    parser.shallow_object(true, members)?;
     parser.skip_ws();
-    (parser.pos == text.len()).then_some(members)
+    (parser.pos == text.len()).then_some(())
 }
 
 /// Parses one strict JSON value that starts at byte `start` of `text` (after optional JSON
@@ -651,15 +695,17 @@ impl<'a> Parser<'a> {
 
     /// The object that opens at the current position, as shallow members; objects of scalars
     /// are taken as values only when `top`. `None` on anything else and on every error.
-    fn shallow_object(&mut self, top: bool) -> Option<Vec<(Cow<'a, str>, Shallow<'a>)>> {
+    fn shallow_object<M>(&mut self, top: bool, members: &mut M) -> Option<()>
+    where
+        M: Extend<(Cow<'a, str>, Shallow<'a>)>
+            + std::ops::Deref<Target = [(Cow<'a, str>, Shallow<'a>)]>,
+    {
         const MOST: usize = 16;
         // The same depth limit as the general parser: the top level at 0, arguments at 1.
         self.open(usize::from(!top)).ok()?;
-        let mut members: Vec<(Cow<'a, str>, Shallow<'a>)> =
-            Vec::with_capacity(if top { 3 } else { 2 });
         if self.peek() == Some(b'}') {
             self.pos += 1;
-            return Some(members);
+            return Some(());
         }
         loop {
             if members.len() >= MOST || self.peek() != Some(b'"') {
@@ -671,7 +717,11 @@ impl<'a> Parser<'a> {
             }
             self.colon().ok()?;
             let value = match self.peek()? {
-                b'{' if top => Shallow::Object(self.shallow_object(false)?),
+                b'{' if top => {
+                    let mut inner = Vec::with_capacity(2);
+                    self.shallow_object(false, &mut inner)?;
+                    Shallow::Object(inner)
+                }
                 b'"' => Shallow::String(self.parse_str().ok()?),
                 b'-' | b'0'..=b'9' => Shallow::Number(self.parse_number().ok()?),
                 b't' => self.parse_literal("true", Shallow::Bool(true)).ok()?,
@@ -679,9 +729,9 @@ impl<'a> Parser<'a> {
                 b'n' => self.parse_literal("null", Shallow::Null).ok()?,
                 _ => return None,
             };
-            members.push((key, value));
+            members.extend([(key, value)]);
             if let Next::Close = self.after_element(b'}').ok()? {
-                return Some(members);
+                return Some(());
             }
         }
     }

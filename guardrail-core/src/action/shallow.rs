@@ -57,6 +57,10 @@ impl Shallow<'_> {
     }
 }
 
+/// The members of a shallow document's top level, as the reader returns them: a tool call has
+/// two or three, held inline.
+pub type ShallowMembers<'a> = smallvec::SmallVec<[(Cow<'a, str>, Shallow<'a>); 4]>;
+
 /// An object's members as a [`Map`].
 pub fn object_to_map(members: &[(Cow<'_, str>, Shallow<'_>)]) -> Map<String, Value> {
     members

@@ -67,7 +67,7 @@ use serde::{Deserialize, Serialize};
 use url::{Host, Url};
 
 use crate::policy::PolicyIssue;
-use crate::verdict::{Coded, ReasonCode};
+use crate::verdict::{Coded, MessageWriter, ReasonCode, display_via_message};
 
 /// Largest value accepted for `http.max_url_bytes`.
 pub const MAX_URL_BYTES_LIMIT: usize = 1 << 20;
@@ -107,11 +107,10 @@ impl Default for HttpConfig {
 }
 
 /// Why a URL was refused.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum HostError {
     /// The URL is longer than the policy allows.
-    #[error("url is {len} bytes, over the limit of {max}")]
     TooLong {
         /// Length of the URL in bytes.
         len: usize,
@@ -119,14 +118,12 @@ pub enum HostError {
         max: usize,
     },
     /// Whitespace at the start or end, which the WHATWG parser strips and others keep.
-    #[error("url has leading or trailing whitespace at byte {offset}")]
     SurroundingWhitespace {
         /// Byte offset of the whitespace character.
         offset: usize,
     },
     /// A tab, CR, LF, NUL or other control character; WHATWG removes tabs and newlines
     /// anywhere, other stacks keep or truncate at them.
-    #[error("control character U+{:04X} at byte {offset}", u32::from(*.ch))]
     ControlCharacter {
         /// Byte offset of the character.
         offset: usize,
@@ -134,34 +131,28 @@ pub enum HostError {
         ch: char,
     },
     /// A backslash: a `/` to the WHATWG parser, data to RFC 3986 parsers.
-    #[error("backslash at byte {offset}")]
     Backslash {
         /// Byte offset of the backslash.
         offset: usize,
     },
     /// No `scheme:` prefix: not an absolute URL.
-    #[error("url has no scheme")]
     NoScheme,
     /// The scheme is not in the policy's scheme list.
-    #[error("scheme at bytes 0..{end} is not allowed")]
     SchemeNotAllowed {
         /// End of the scheme (the offset of the `:`).
         end: usize,
     },
     /// The scheme is not followed by exactly `://` and a host.
-    #[error("scheme must be followed by `://` and a host (byte {offset})")]
     MissingAuthority {
         /// Byte offset where `//` or the host was expected.
         offset: usize,
     },
     /// A username or password (any `@` in the authority).
-    #[error("url carries userinfo (`@` at byte {offset})")]
     UserinfoPresent {
         /// Byte offset of the `@`.
         offset: usize,
     },
     /// A non-ASCII character in the authority, which IDNA processing may map to ASCII.
-    #[error("non-ASCII character U+{:04X} in the authority at byte {offset}", u32::from(*.ch))]
     NonAsciiAuthority {
         /// Byte offset of the character.
         offset: usize,
@@ -169,13 +160,11 @@ pub enum HostError {
         ch: char,
     },
     /// A `%` in the authority: the host parser decodes it.
-    #[error("percent-encoding in the authority at byte {offset}")]
     PercentInAuthority {
         /// Byte offset of the `%`.
         offset: usize,
     },
     /// A character that has no place in a host name.
-    #[error("character U+{:04X} at byte {offset} is not allowed in a host name", u32::from(*.ch))]
     HostCharacter {
         /// Byte offset of the character.
         offset: usize,
@@ -183,17 +172,14 @@ pub enum HostError {
         ch: char,
     },
     /// An empty label: a leading, doubled or trailing dot.
-    #[error("empty label in the host at byte {offset}")]
     EmptyLabel {
         /// Byte offset of the dot that ends or starts the empty label.
         offset: usize,
     },
     /// The WHATWG parser does not accept the URL.
-    #[error("url does not parse: {0}")]
     Invalid(url::ParseError),
     /// The parsed host differs from the host as written (IDNA mapping, numeric IPv4
     /// shorthand, a non-canonical IP literal).
-    #[error("host at bytes {start}..{end} is not written in canonical form")]
     HostNotCanonical {
         /// Start of the host as written.
         start: usize,
@@ -201,7 +187,6 @@ pub enum HostError {
         end: usize,
     },
     /// The port is empty, has leading zeros or otherwise differs from its parsed value.
-    #[error("port at bytes {start}..{end} is not written in canonical form")]
     PortNotCanonical {
         /// Start of the port as written.
         start: usize,
@@ -209,13 +194,11 @@ pub enum HostError {
         end: usize,
     },
     /// The host is allowlisted, but not on this port.
-    #[error("port {port} is not allowed for this host")]
     PortNotAllowed {
         /// The effective port.
         port: u16,
     },
     /// The host name is not on the allowlist.
-    #[error("host at bytes {start}..{end} is not on the allowlist")]
     HostNotAllowed {
         /// Start of the host as written.
         start: usize,
@@ -223,7 +206,6 @@ pub enum HostError {
         end: usize,
     },
     /// An IP literal that no CIDR entry covers.
-    #[error("ip address at bytes {start}..{end} is not covered by an allowlist network")]
     IpNotAllowed {
         /// The address.
         ip: IpAddr,
@@ -233,7 +215,6 @@ pub enum HostError {
         end: usize,
     },
     /// The system resolver failed or returned no address.
-    #[error("resolving `{host}` failed: {detail}")]
     DnsResolutionFailed {
         /// The (allowlisted) host.
         host: String,
@@ -241,7 +222,6 @@ pub enum HostError {
         detail: String,
     },
     /// The host resolved to an address that must not be reached.
-    #[error("`{host}` resolved to the non-public address `{addr}`")]
     ResolvedAddressForbidden {
         /// The (allowlisted) host.
         host: String,
@@ -275,6 +255,102 @@ impl HostError {
     }
 }
 
+impl HostError {
+    /// Writes the message: what `Display` shows and a reason carries.
+    fn write_message(&self, w: &mut MessageWriter<'_>) {
+        match self {
+            HostError::TooLong { len, max } => w
+                .text("url is ")
+                .decimal(*len)
+                .text(" bytes, over the limit of ")
+                .decimal(*max),
+            HostError::SurroundingWhitespace { offset } => w
+                .text("url has leading or trailing whitespace at byte ")
+                .decimal(*offset),
+            HostError::ControlCharacter { offset, ch } => w
+                .text("control character ")
+                .code_point(u32::from(*ch))
+                .text(" at byte ")
+                .decimal(*offset),
+            HostError::Backslash { offset } => w.text("backslash at byte ").decimal(*offset),
+            HostError::NoScheme => w.text("url has no scheme"),
+            HostError::SchemeNotAllowed { end } => w
+                .text("scheme at bytes 0..")
+                .decimal(*end)
+                .text(" is not allowed"),
+            HostError::MissingAuthority { offset } => w
+                .text("scheme must be followed by `://` and a host (byte ")
+                .decimal(*offset)
+                .text(")"),
+            HostError::UserinfoPresent { offset } => w
+                .text("url carries userinfo (`@` at byte ")
+                .decimal(*offset)
+                .text(")"),
+            HostError::NonAsciiAuthority { offset, ch } => w
+                .text("non-ASCII character ")
+                .code_point(u32::from(*ch))
+                .text(" in the authority at byte ")
+                .decimal(*offset),
+            HostError::PercentInAuthority { offset } => w
+                .text("percent-encoding in the authority at byte ")
+                .decimal(*offset),
+            HostError::HostCharacter { offset, ch } => w
+                .text("character ")
+                .code_point(u32::from(*ch))
+                .text(" at byte ")
+                .decimal(*offset)
+                .text(" is not allowed in a host name"),
+            HostError::EmptyLabel { offset } => {
+                w.text("empty label in the host at byte ").decimal(*offset)
+            }
+            HostError::Invalid(e) => w.text("url does not parse: ").display(e),
+            HostError::HostNotCanonical { start, end } => w
+                .text("host at bytes ")
+                .decimal(*start)
+                .text("..")
+                .decimal(*end)
+                .text(" is not written in canonical form"),
+            HostError::PortNotCanonical { start, end } => w
+                .text("port at bytes ")
+                .decimal(*start)
+                .text("..")
+                .decimal(*end)
+                .text(" is not written in canonical form"),
+            HostError::PortNotAllowed { port } => w
+                .text("port ")
+                .decimal(usize::from(*port))
+                .text(" is not allowed for this host"),
+            HostError::HostNotAllowed { start, end } => w
+                .text("host at bytes ")
+                .decimal(*start)
+                .text("..")
+                .decimal(*end)
+                .text(" is not on the allowlist"),
+            HostError::IpNotAllowed { start, end, .. } => w
+                .text("ip address at bytes ")
+                .decimal(*start)
+                .text("..")
+                .decimal(*end)
+                .text(" is not covered by an allowlist network"),
+            HostError::DnsResolutionFailed { host, detail } => w
+                .text("resolving `")
+                .text(host)
+                .text("` failed: ")
+                .text(detail),
+            HostError::ResolvedAddressForbidden { host, addr } => w
+                .text("`")
+                .text(host)
+                .text("` resolved to the non-public address `")
+                .display(addr)
+                .text("`"),
+        };
+    }
+}
+
+display_via_message!(HostError);
+
+impl std::error::Error for HostError {}
+
 impl Coded for HostError {
     fn code(&self) -> ReasonCode {
         match self {
@@ -298,6 +374,10 @@ impl Coded for HostError {
             HostError::DnsResolutionFailed { .. } => ReasonCode::DnsResolutionFailed,
             HostError::ResolvedAddressForbidden { .. } => ReasonCode::ResolvedAddressForbidden,
         }
+    }
+
+    fn write_message_to(&self, out: &mut String) {
+        self.write_message(&mut MessageWriter(out));
     }
 
     fn span(&self) -> Option<(usize, usize)> {
@@ -500,7 +580,8 @@ impl HostChecker {
             offset: scheme_text.len().saturating_add(1),
         })?;
         let authority_len = after_slashes
-            .find(['/', '?', '#'])
+            .bytes()
+            .position(|b| matches!(b, b'/' | b'?' | b'#'))
             .unwrap_or(after_slashes.len());
         let authority = after_slashes.get(..authority_len).unwrap_or_default();
         if authority.is_empty() {
@@ -736,21 +817,23 @@ fn split_scheme(url: &str) -> Option<(&str, &str)> {
 
 /// The raw authority must be ASCII, free of `%`, and must not contain `@`.
 fn check_authority_text(authority: &str, start: usize) -> Result<(), HostError> {
-    if let Some(i) = authority.find('@') {
+    // An authority is a few bytes: a plain loop beats setting up a substring search.
+    let bytes = authority.as_bytes();
+    if let Some(i) = bytes.iter().position(|&b| b == b'@') {
         return Err(HostError::UserinfoPresent {
             offset: start.saturating_add(i),
         });
     }
-    for (i, ch) in authority.char_indices() {
-        let offset = start.saturating_add(i);
-        if !ch.is_ascii() {
-            return Err(HostError::NonAsciiAuthority { offset, ch });
-        }
-        if ch == '%' {
-            return Err(HostError::PercentInAuthority { offset });
-        }
+    let Some(i) = bytes.iter().position(|&b| b == b'%' || !b.is_ascii()) else {
+        return Ok(());
+    };
+    let offset = start.saturating_add(i);
+    match authority.get(i..).and_then(|rest| rest.chars().next()) {
+        Some('%') => Err(HostError::PercentInAuthority { offset }),
+        Some(ch) => Err(HostError::NonAsciiAuthority { offset, ch }),
+        // Unreachable for a `str` (the byte found starts a character); refused all the same.
+        None => Err(HostError::Invalid(url::ParseError::InvalidDomainCharacter)),
     }
-    Ok(())
 }
 
 struct AuthoritySplit<'a> {

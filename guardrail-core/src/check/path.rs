@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 
 use super::protect::ProtectedPaths;
 use crate::policy::PolicyIssue;
-use crate::verdict::{Coded, ReasonCode};
+use crate::verdict::{Coded, MessageWriter, ReasonCode, display_via_message};
 
 /// The workspace that file tools may touch.
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -87,17 +87,14 @@ pub enum Access {
 }
 
 /// Why a path was refused.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum PathError {
     /// The path is the empty string.
-    #[error("path is empty")]
     Empty,
     /// The path does not start with `/`.
-    #[error("path is not absolute")]
     NotAbsolute,
     /// NUL, another C0 control, DEL, a C1 control, or a line/paragraph separator.
-    #[error("control character U+{:04X} at byte {offset}", u32::from(*.ch))]
     ControlCharacter {
         /// Byte offset of the character.
         offset: usize,
@@ -106,7 +103,6 @@ pub enum PathError {
     },
     /// A zero-width, direction-changing, tag, variation-selector or filler character: the path
     /// names a different file than the one a reader sees.
-    #[error("invisible character U+{:04X} at byte {offset}", u32::from(*.ch))]
     InvisibleCharacter {
         /// Byte offset of the character.
         offset: usize,
@@ -114,20 +110,17 @@ pub enum PathError {
         ch: char,
     },
     /// A backslash, a separator on Windows and in many normalizing layers.
-    #[error("backslash at byte {offset}")]
     Backslash {
         /// Byte offset of the backslash.
         offset: usize,
     },
     /// `%` followed by a hex digit or `u`: a URL-encoded (or IIS `%u`) sequence.
-    #[error("percent-encoded sequence at byte {offset}")]
     PercentEncoded {
         /// Byte offset of the `%`.
         offset: usize,
     },
     /// A character that NFKC normalization, a best-fit code page or the eye turns into `.`,
     /// `/`, `\` or `%`.
-    #[error("character U+{:04X} at byte {offset} can be read as `.`, `/`, `\\` or `%`", u32::from(*.ch))]
     Lookalike {
         /// Byte offset of the character.
         offset: usize,
@@ -135,16 +128,12 @@ pub enum PathError {
         ch: char,
     },
     /// The path starts with a URL scheme such as `file:`.
-    #[error("a URL is not a path")]
     Scheme,
     /// The path starts with a Windows drive letter.
-    #[error("a Windows drive path is not a path")]
     DriveLetter,
     /// A leading `//`, whose meaning POSIX leaves to the implementation.
-    #[error("leading `//` has an implementation-defined meaning")]
     LeadingDoubleSlash,
     /// A `..` component that climbs to or above the workspace root, even if the path comes back.
-    #[error("`..` at byte {offset} climbs out of the workspace `{root}/`")]
     ParentEscape {
         /// Byte offset of the `..` component.
         offset: usize,
@@ -152,19 +141,16 @@ pub enum PathError {
         root: String,
     },
     /// After normalization the path is outside the workspace.
-    #[error("path is outside the workspace `{root}/`")]
     Outside {
         /// The workspace root.
         root: String,
     },
     /// After normalization the path is the workspace root itself.
-    #[error("path names the workspace root `{root}/` itself")]
     WorkspaceRoot {
         /// The workspace root.
         root: String,
     },
     /// The path is inside the workspace but matches a protected-path pattern.
-    #[error("path is protected by the policy pattern `{}`{}", pattern.escape_debug(), if *write { " (workspace.deny_write)" } else { " (workspace.deny)" })]
     Protected {
         /// The pattern, as written in the policy.
         pattern: String,
@@ -196,6 +182,67 @@ impl PathError {
     }
 }
 
+impl PathError {
+    /// Writes the message: what `Display` shows and a reason carries.
+    fn write_message(&self, w: &mut MessageWriter<'_>) {
+        match self {
+            PathError::Empty => w.text("path is empty"),
+            PathError::NotAbsolute => w.text("path is not absolute"),
+            PathError::ControlCharacter { offset, ch } => w
+                .text("control character ")
+                .code_point(u32::from(*ch))
+                .text(" at byte ")
+                .decimal(*offset),
+            PathError::InvisibleCharacter { offset, ch } => w
+                .text("invisible character ")
+                .code_point(u32::from(*ch))
+                .text(" at byte ")
+                .decimal(*offset),
+            PathError::Backslash { offset } => w.text("backslash at byte ").decimal(*offset),
+            PathError::PercentEncoded { offset } => {
+                w.text("percent-encoded sequence at byte ").decimal(*offset)
+            }
+            PathError::Lookalike { offset, ch } => w
+                .text("character ")
+                .code_point(u32::from(*ch))
+                .text(" at byte ")
+                .decimal(*offset)
+                .text(" can be read as `.`, `/`, `\\` or `%`"),
+            PathError::Scheme => w.text("a URL is not a path"),
+            PathError::DriveLetter => w.text("a Windows drive path is not a path"),
+            PathError::LeadingDoubleSlash => {
+                w.text("leading `//` has an implementation-defined meaning")
+            }
+            PathError::ParentEscape { offset, root } => w
+                .text("`..` at byte ")
+                .decimal(*offset)
+                .text(" climbs out of the workspace `")
+                .text(root)
+                .text("/`"),
+            PathError::Outside { root } => w
+                .text("path is outside the workspace `")
+                .text(root)
+                .text("/`"),
+            PathError::WorkspaceRoot { root } => w
+                .text("path names the workspace root `")
+                .text(root)
+                .text("/` itself"),
+            PathError::Protected { pattern, write } => w
+                .text("path is protected by the policy pattern `")
+                .escaped(pattern)
+                .text(if *write {
+                    "` (workspace.deny_write)"
+                } else {
+                    "` (workspace.deny)"
+                }),
+        };
+    }
+}
+
+display_via_message!(PathError);
+
+impl std::error::Error for PathError {}
+
 impl Coded for PathError {
     fn code(&self) -> ReasonCode {
         match self {
@@ -213,6 +260,10 @@ impl Coded for PathError {
             | PathError::WorkspaceRoot { .. } => ReasonCode::PathEscapesWorkspace,
             PathError::Protected { .. } => ReasonCode::PathProtected,
         }
+    }
+
+    fn write_message_to(&self, out: &mut String) {
+        self.write_message(&mut MessageWriter(out));
     }
 
     fn span(&self) -> Option<(usize, usize)> {

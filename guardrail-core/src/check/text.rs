@@ -14,7 +14,7 @@
 //!   are allowed, and tag characters are allowed only inside a well-formed emoji tag sequence
 //!   (U+1F3F4, 1–6 tag digits or lowercase tag letters, CANCEL TAG).
 
-use crate::verdict::{Coded, ReasonCode};
+use crate::verdict::{Coded, MessageWriter, ReasonCode, display_via_message};
 
 /// How strict the invisible-character check is for one argument.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,8 +53,7 @@ impl InvisibleKind {
 }
 
 /// An invisible or direction-changing character in a string argument.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{} U+{code_point:04X} at byte {offset}", kind.describe())]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InvisibleCharacter {
     /// What was found.
     pub kind: InvisibleKind,
@@ -64,9 +63,28 @@ pub struct InvisibleCharacter {
     pub offset: usize,
 }
 
+impl InvisibleCharacter {
+    /// Writes the message: what `Display` shows and a reason carries.
+    fn write_message(&self, w: &mut MessageWriter<'_>) {
+        w.text(self.kind.describe())
+            .text(" ")
+            .code_point(self.code_point)
+            .text(" at byte ")
+            .decimal(self.offset);
+    }
+}
+
+display_via_message!(InvisibleCharacter);
+
+impl std::error::Error for InvisibleCharacter {}
+
 impl Coded for InvisibleCharacter {
     fn code(&self) -> ReasonCode {
         ReasonCode::InvisibleCharacters
+    }
+
+    fn write_message_to(&self, out: &mut String) {
+        self.write_message(&mut MessageWriter(out));
     }
 }
 
