@@ -1,8 +1,9 @@
 //! Screening the labeled action corpus, no judge: ns per action, non-SQL and SQL separately.
 //!
 //! Besides criterion's time per pass over each group, the setup measures every case on its own
-//! (best of many repetitions) and prints the median over cases, which is what the target
-//! (≤ 500 ns median per non-SQL action, one core) is stated in.
+//! (its best time over ten rounds through all cases, 100 repetitions each) and prints the
+//! median over cases, which is what the target (≤ 500 ns median per non-SQL action, one core)
+//! is stated in.
 //!
 //! A verdict with its reasons is a handful of small allocations, so the allocator shows in
 //! the timings: by default the bench runs on the system allocator, which is what a program
