@@ -32,7 +32,7 @@ use std::collections::BTreeSet;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Number, Value};
 
-use crate::action::shallow::{Shallow, ShallowMembers};
+use crate::action::shallow::{MemberList, Shallow, ShallowMembers};
 use crate::policy::PolicyIssue;
 use crate::verdict::{Coded, MessageWriter, ReasonCode, display_via_message};
 
@@ -695,11 +695,7 @@ impl<'a> Parser<'a> {
 
     /// The object that opens at the current position, as shallow members; objects of scalars
     /// are taken as values only when `top`. `None` on anything else and on every error.
-    fn shallow_object<M>(&mut self, top: bool, members: &mut M) -> Option<()>
-    where
-        M: Extend<(Cow<'a, str>, Shallow<'a>)>
-            + std::ops::Deref<Target = [(Cow<'a, str>, Shallow<'a>)]>,
-    {
+    fn shallow_object(&mut self, top: bool, members: &mut impl MemberList<'a>) -> Option<()> {
         const MOST: usize = 16;
         // The same depth limit as the general parser: the top level at 0, arguments at 1.
         self.open(usize::from(!top)).ok()?;
@@ -729,7 +725,7 @@ impl<'a> Parser<'a> {
                 b'n' => self.parse_literal("null", Shallow::Null).ok()?,
                 _ => return None,
             };
-            members.extend([(key, value)]);
+            members.push_member((key, value));
             if let Next::Close = self.after_element(b'}').ok()? {
                 return Some(());
             }

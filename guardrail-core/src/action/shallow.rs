@@ -61,6 +61,27 @@ impl Shallow<'_> {
 /// two or three, held inline.
 pub type ShallowMembers<'a> = smallvec::SmallVec<[(Cow<'a, str>, Shallow<'a>); 4]>;
 
+/// A list the shallow reader appends an object's members to: the top level's inline list or
+/// the argument object's `Vec`.
+pub(crate) trait MemberList<'a>:
+    std::ops::Deref<Target = [(Cow<'a, str>, Shallow<'a>)]>
+{
+    /// Appends one member.
+    fn push_member(&mut self, member: (Cow<'a, str>, Shallow<'a>));
+}
+
+impl<'a> MemberList<'a> for Vec<(Cow<'a, str>, Shallow<'a>)> {
+    fn push_member(&mut self, member: (Cow<'a, str>, Shallow<'a>)) {
+        self.push(member);
+    }
+}
+
+impl<'a> MemberList<'a> for ShallowMembers<'a> {
+    fn push_member(&mut self, member: (Cow<'a, str>, Shallow<'a>)) {
+        self.push(member);
+    }
+}
+
 /// An object's members as a [`Map`].
 pub fn object_to_map(members: &[(Cow<'_, str>, Shallow<'_>)]) -> Map<String, Value> {
     members

@@ -786,20 +786,28 @@ fn scan_raw(url: &str) -> Result<(), HostError> {
     {
         return Err(HostError::SurroundingWhitespace { offset });
     }
-    let mut non_ascii = false;
-    for (offset, &b) in url.as_bytes().iter().enumerate() {
-        if b < 0x20 || b == 0x7f {
-            return Err(HostError::ControlCharacter {
+    // One pass without an early exit (it vectorizes) says whether any byte is refused; the
+    // position is looked for only then.
+    let refused = |b: u8| b < 0x20 || b == 0x7f || b == b'\\';
+    if url.bytes().fold(false, |any, b| any | refused(b))
+        && let Some((offset, &b)) = url
+            .as_bytes()
+            .iter()
+            .enumerate()
+            .find(|(_, b)| refused(**b))
+    {
+        return Err(if b == b'\\' {
+            HostError::Backslash { offset }
+        } else {
+            HostError::ControlCharacter {
                 offset,
                 ch: char::from(b),
-            });
-        }
-        if b == b'\\' {
-            return Err(HostError::Backslash { offset });
-        }
-        non_ascii |= b >= 0x80;
+            }
+        });
     }
-    if non_ascii && let Some((offset, ch)) = url.char_indices().find(|(_, c)| c.is_control()) {
+    if !url.is_ascii()
+        && let Some((offset, ch)) = url.char_indices().find(|(_, c)| c.is_control())
+    {
         return Err(HostError::ControlCharacter { offset, ch });
     }
     Ok(())
@@ -807,7 +815,8 @@ fn scan_raw(url: &str) -> Result<(), HostError> {
 
 /// `scheme` and the text after its `:`, when the URL starts with a syntactically valid scheme.
 fn split_scheme(url: &str) -> Option<(&str, &str)> {
-    let (scheme, rest) = url.split_once(':')?;
+    let colon = url.bytes().position(|b| b == b':')?;
+    let (scheme, rest) = (url.get(..colon)?, url.get(colon + 1..)?);
     let mut bytes = scheme.bytes();
     let first = bytes.next()?;
     let valid = first.is_ascii_alphabetic()
