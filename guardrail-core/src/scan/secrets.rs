@@ -649,7 +649,7 @@ impl SecretScanner {
     }
 
     fn scan_prechecked(&self, quick: Option<&Quick>, text: &[u8]) -> Vec<Finding> {
-        if self.quick_clean(quick, text, false) {
+        if self.precheck(quick, text).is_some() {
             return Vec::new();
         }
         let mut raw = Vec::new();
@@ -661,8 +661,20 @@ impl SecretScanner {
     /// level inside those); a secret found in a view is reported at the span of the encoded
     /// bytes, with [`Finding::encoding`] set.
     pub fn scan_with_decodings(&self, text: &[u8]) -> Vec<Finding> {
-        if self.quick_clean(self.quick(), text, true) {
-            return Vec::new();
+        match self.precheck(self.quick(), text) {
+            Some(false) => return Vec::new(),
+            Some(true) => {
+                // No rule matches the text itself, so only a decoded view could hold a
+                // finding; and a short text that may be encoded mostly decodes to nothing (a
+                // path's letters and slashes are base64's alphabet). With no view, the full
+                // scan below would find nothing either.
+                let mut views = Vec::new();
+                decode::views(text, None, &mut Budget::new(text.len()), &mut views);
+                if views.is_empty() {
+                    return Vec::new();
+                }
+            }
+            None => {}
         }
         let mut raw = Vec::new();
         self.collect_with_decodings(text, &mut raw, &mut |_, _| {});
@@ -676,22 +688,21 @@ impl SecretScanner {
             .as_ref()
     }
 
-    /// True when `text` is short and `quick`, the precheck, proves that no rule can match it (nor,
-    /// with `views`, any decoded view of it).
-    fn quick_clean(&self, quick: Option<&Quick>, text: &[u8], views: bool) -> bool {
+    /// What `quick`, the precheck, proves about a short `text`: `None` when nothing; otherwise
+    /// that no rule can match the text itself, and whether a decoded view of it may exist
+    /// (`false`: none can).
+    fn precheck(&self, quick: Option<&Quick>, text: &[u8]) -> Option<bool> {
         if text.len() > QUICK_MAX {
-            return false;
+            return None;
         }
-        let Some(quick) = quick else {
-            return false;
-        };
-        let Some((lanes, ident)) = quick.walk(text, &self.quick_lanes) else {
-            return false;
-        };
+        let (lanes, ident) = quick?.walk(text, &self.quick_lanes)?;
         if ident && lanes >> QUICK_OPERATOR_LANE != 0 {
-            return false;
+            return None;
         }
-        !views || !decode::may_have_views_given(text, lanes & ((1 << QUICK_OPERATOR_LANE) - 1))
+        Some(decode::may_have_views_given(
+            text,
+            lanes & ((1 << QUICK_OPERATOR_LANE) - 1),
+        ))
     }
 
     /// Scans `text` and its decoded views, calling `seen(raw, secret_bytes)` with the plain

@@ -892,3 +892,32 @@ fn word_sets_find_words_anywhere_ignoring_ascii_case() {
     assert!(!WordSet::new(&[]).unwrap().any_in(b"anything"));
     assert!(!WordSet::new(&[String::new()]).unwrap().any_in(b"anything"));
 }
+
+/// Short texts the precheck proves clean in themselves but which may be encoded: the result is
+/// the full scan's, whether a view exists (an encoded key) or not (a path).
+#[test]
+fn a_short_text_that_only_may_be_encoded_gets_the_full_scans_result() {
+    use base64::Engine as _;
+    let s = scanner();
+    let encoded = base64::engine::general_purpose::STANDARD.encode(format!("key={AWS}"));
+    let texts = [
+        "/workspace/README.md".to_owned(),
+        "/workspace/src/Main/Handler.java".to_owned(),
+        "/workspace/Docs/Guide/Index+Notes.md".to_owned(),
+        format!("/workspace/notes.{encoded}"),
+        format!("https://api.example.com/v1/{encoded}"),
+    ];
+    for text in &texts {
+        let t = text.as_bytes();
+        let mut raw = Vec::new();
+        s.collect_with_decodings(t, &mut raw, &mut |_, _| {});
+        assert_eq!(s.scan_with_decodings(t), s.merge(raw), "{text}");
+    }
+    // Both take the decoding step (clean as written, maybe encoded): the path has no view, the
+    // encoded key has one and is found.
+    for text in [&texts[0], &texts[3]] {
+        assert_eq!(s.precheck(s.quick(), text.as_bytes()), Some(true), "{text}");
+    }
+    assert!(s.scan_with_decodings(texts[0].as_bytes()).is_empty());
+    assert!(!s.scan_with_decodings(texts[3].as_bytes()).is_empty());
+}
