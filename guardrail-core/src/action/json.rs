@@ -769,27 +769,17 @@ impl<'a> Parser<'a> {
     }
 
     /// Parses a string starting at the opening quote, borrowing it when it holds no escape.
-    #[inline]
     fn parse_str(&mut self) -> Result<Cow<'a, str>, JsonError> {
         let open = self.pos;
         let start = open + 1;
-        let i = plain_run_end(self.bytes, start);
-        // Fast path: no escapes. It stays small enough to inline into the readers; the rest
-        // is a call away.
-        if self.bytes.get(i) == Some(&b'"') {
-            let s = self.slice(start, i)?;
-            self.pos = i + 1;
-            return Ok(Cow::Borrowed(s));
-        }
-        self.parse_str_rest(open, i)
-    }
-
-    /// [`parse_str`](Self::parse_str) from the first byte at `i` that ends a plain run, when
-    /// that byte is not the closing quote.
-    #[inline(never)]
-    fn parse_str_rest(&mut self, open: usize, mut i: usize) -> Result<Cow<'a, str>, JsonError> {
-        let start = open + 1;
+        let mut i = plain_run_end(self.bytes, start);
+        // Fast path: no escapes.
         match self.bytes.get(i) {
+            Some(b'"') => {
+                let s = self.slice(start, i)?;
+                self.pos = i + 1;
+                return Ok(Cow::Borrowed(s));
+            }
             Some(b'\\') => {}
             Some(_) => return Err(self.syntax(i, "control character in a string")),
             None => return Err(self.syntax(open, "unterminated string")),
