@@ -308,8 +308,9 @@ impl MessageWriter<'_> {
     }
 }
 
-/// A `Display` implementation that writes what `write_message` appends to a `String`.
-macro_rules! display_via_message {
+/// `Display` (what `write_message` appends to a `String`) and `std::error::Error` for an
+/// error that writes its message with a [`MessageWriter`].
+macro_rules! error_via_message {
     ($ty:ty) => {
         impl std::fmt::Display for $ty {
             fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -318,9 +319,11 @@ macro_rules! display_via_message {
                 f.write_str(&text)
             }
         }
+
+        impl std::error::Error for $ty {}
     };
 }
-pub(crate) use display_via_message;
+pub(crate) use error_via_message;
 
 /// Any stage error that maps onto a stable reason code.
 pub trait Coded: std::fmt::Display {

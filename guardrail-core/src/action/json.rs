@@ -34,7 +34,7 @@ use serde_json::{Map, Number, Value};
 
 use crate::action::shallow::{MemberList, Shallow, ShallowMembers};
 use crate::policy::PolicyIssue;
-use crate::verdict::{Coded, MessageWriter, ReasonCode, display_via_message};
+use crate::verdict::{Coded, MessageWriter, ReasonCode, error_via_message};
 
 /// The deepest nesting [`parse_strict`] ever accepts, whatever [`JsonLimits::max_depth`] says:
 /// [`Value`]'s own `Drop`, `PartialEq` and `Serialize` recurse once per level.
@@ -187,9 +187,7 @@ impl JsonError {
     }
 }
 
-display_via_message!(JsonError);
-
-impl std::error::Error for JsonError {}
+error_via_message!(JsonError);
 
 impl Coded for JsonError {
     fn code(&self) -> ReasonCode {

@@ -67,7 +67,7 @@ use serde::{Deserialize, Serialize};
 use url::{Host, Url};
 
 use crate::policy::PolicyIssue;
-use crate::verdict::{Coded, MessageWriter, ReasonCode, display_via_message};
+use crate::verdict::{Coded, MessageWriter, ReasonCode, error_via_message};
 
 /// Largest value accepted for `http.max_url_bytes`.
 pub const MAX_URL_BYTES_LIMIT: usize = 1 << 20;
@@ -347,9 +347,7 @@ impl HostError {
     }
 }
 
-display_via_message!(HostError);
-
-impl std::error::Error for HostError {}
+error_via_message!(HostError);
 
 impl Coded for HostError {
     fn code(&self) -> ReasonCode {

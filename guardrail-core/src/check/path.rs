@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 
 use super::protect::ProtectedPaths;
 use crate::policy::PolicyIssue;
-use crate::verdict::{Coded, MessageWriter, ReasonCode, display_via_message};
+use crate::verdict::{Coded, MessageWriter, ReasonCode, error_via_message};
 
 /// The workspace that file tools may touch.
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -239,9 +239,7 @@ impl PathError {
     }
 }
 
-display_via_message!(PathError);
-
-impl std::error::Error for PathError {}
+error_via_message!(PathError);
 
 impl Coded for PathError {
     fn code(&self) -> ReasonCode {

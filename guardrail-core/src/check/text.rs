@@ -14,7 +14,7 @@
 //!   are allowed, and tag characters are allowed only inside a well-formed emoji tag sequence
 //!   (U+1F3F4, 1–6 tag digits or lowercase tag letters, CANCEL TAG).
 
-use crate::verdict::{Coded, MessageWriter, ReasonCode, display_via_message};
+use crate::verdict::{Coded, MessageWriter, ReasonCode, error_via_message};
 
 /// How strict the invisible-character check is for one argument.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -74,9 +74,7 @@ impl InvisibleCharacter {
     }
 }
 
-display_via_message!(InvisibleCharacter);
-
-impl std::error::Error for InvisibleCharacter {}
+error_via_message!(InvisibleCharacter);
 
 impl Coded for InvisibleCharacter {
     fn code(&self) -> ReasonCode {

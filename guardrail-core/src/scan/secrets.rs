@@ -662,8 +662,8 @@ impl SecretScanner {
     /// bytes, with [`Finding::encoding`] set.
     pub fn scan_with_decodings(&self, text: &[u8]) -> Vec<Finding> {
         match self.precheck(self.quick(), text) {
-            Some(false) => return Vec::new(),
-            Some(true) => {
+            Some(lanes) if !decode::may_have_views_given(text, lanes) => return Vec::new(),
+            Some(_) => {
                 // No rule matches the text itself, so only a decoded view could hold a
                 // finding; and a short text that may be encoded mostly decodes to nothing (a
                 // path's letters and slashes are base64's alphabet). With no view, the full
@@ -688,10 +688,10 @@ impl SecretScanner {
             .as_ref()
     }
 
-    /// What `quick`, the precheck, proves about a short `text`: `None` when nothing; otherwise
-    /// that no rule can match the text itself, and whether a decoded view of it may exist
-    /// (`false`: none can).
-    fn precheck(&self, quick: Option<&Quick>, text: &[u8]) -> Option<bool> {
+    /// Whether `quick`, the precheck, proves that no rule can match a short `text` itself:
+    /// then the sum of its bytes' view lanes, from which [`decode::may_have_views_given`]
+    /// tells whether a decoded view of it may exist; `None` when nothing is proven.
+    fn precheck(&self, quick: Option<&Quick>, text: &[u8]) -> Option<u64> {
         if text.len() > QUICK_MAX {
             return None;
         }
@@ -699,10 +699,7 @@ impl SecretScanner {
         if ident && lanes >> QUICK_OPERATOR_LANE != 0 {
             return None;
         }
-        Some(decode::may_have_views_given(
-            text,
-            lanes & ((1 << QUICK_OPERATOR_LANE) - 1),
-        ))
+        Some(lanes & ((1 << QUICK_OPERATOR_LANE) - 1))
     }
 
     /// Scans `text` and its decoded views, calling `seen(raw, secret_bytes)` with the plain
