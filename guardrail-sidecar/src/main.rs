@@ -240,6 +240,9 @@ fn replay(
     judge: &judge_cmd::JudgeArgs,
 ) -> Result<ExitCode> {
     let guard = load_guard(config)?;
+    // The per-case times are screening times: the rules compile before the first case, as a
+    // server compiles them before it serves, not inside whichever case wakes them first.
+    guard.prepare();
     if let Some(judge) = judge_cmd::build(guard.policy(), judge)? {
         return judge_cmd::replay(&guard, &judge, corpus, per_case);
     }
