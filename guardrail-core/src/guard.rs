@@ -493,3 +493,55 @@ fn build_registry(policy: &Policy, issues: &mut Vec<PolicyIssue>) -> ToolRegistr
     }
     registry
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The verdict's stages come from one clock: they add up, and the whole lies inside an
+    /// interval the standard clock measured around the call (so the counter's scale is right).
+    fn assert_timings_consistent(guard: &Guard, raw: &[u8]) -> ActionVerdict {
+        let outer = std::time::Instant::now();
+        let verdict = guard.screen_action(raw);
+        let outer_ns = u64::try_from(outer.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        let t = verdict.timings;
+        assert_eq!(t.total_ns, t.parse_ns + t.checks_ns, "{t:?}");
+        assert!(t.total_ns > 0, "{t:?}");
+        assert!(
+            t.total_ns <= outer_ns + outer_ns / 100 + 1_000,
+            "{t:?} against {outer_ns} ns around the call"
+        );
+        verdict
+    }
+
+    #[test]
+    fn timings_add_up_and_stay_inside_the_call() {
+        let guard = Guard::new(Policy::builtin()).unwrap();
+        // The in-place path, the general path, and a parse error.
+        let shallow = br#"{"tool":"read_file","args":{"path":"/workspace/README.md"}}"#;
+        let general = br#"Here it is: ```json
+{"tool_calls":[{"type":"function","function":{"name":"read_file","arguments":"{\"path\":\"/workspace/a\"}"}}]}
+```"#;
+        let broken = br#"{"tool":"read_file","args":{"path":"/workspace/a","path":"/etc/shadow"}}"#;
+        assert_eq!(
+            assert_timings_consistent(&guard, shallow).decision,
+            Decision::Allow
+        );
+        assert_eq!(
+            assert_timings_consistent(&guard, general).decision,
+            Decision::Allow
+        );
+        assert_eq!(
+            assert_timings_consistent(&guard, broken).decision,
+            Decision::Deny
+        );
+        // A large write: hundreds of microseconds of checks, so a wrong scale would show.
+        let content = "lorem ipsum dolor sit amet ".repeat(9_000);
+        let big = format!(
+            r#"{{"tool":"write_file","args":{{"path":"/workspace/notes.txt","content":"{content}"}}}}"#
+        );
+        let verdict = assert_timings_consistent(&guard, big.as_bytes());
+        assert_eq!(verdict.decision, Decision::Review);
+        assert!(verdict.timings.checks_ns > 0);
+    }
+}
