@@ -330,7 +330,7 @@ impl Guard {
         }
         let clock = &self.inner.clock;
         verdict.timings.checks_ns = clock.delta_as_nanos(parsed, clock.raw());
-        // `start`, `parsed` and `end` are one monotonic clock's readings: the stages add up.
+        // `start`, `parsed` and this last reading are one clock's: the stages add up.
         verdict.timings.total_ns = verdict
             .timings
             .parse_ns
