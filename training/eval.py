@@ -47,7 +47,10 @@ def tier1_gate(t1_scores_pos_windows, keep=0.99):
     return float(s[int(np.floor((1 - keep) * len(s)))])
 
 
-def run(rows, X, Xs, depth_label, t1_keep=0.99, sources=None, log=print):
+def run(rows, X, Xs, depth_label, t1_keep=0.99, sources=None, log=print, tier2_fold=None, on_fold=None):
+    """LOSO over ``sources`` (default: all). ``tier2_fold(source, fit_rows, need_rows)``, when
+    given, replaces the frozen-embedding head: it trains on ``fit_rows`` and returns window scores
+    (an array over all windows, filled at least for the windows of ``need_rows``)."""
     win_row, _, _ = f.window_table(rows)
     per_row = h.window_index(win_row, len(rows))
     all_sources = sorted({r.source for r in rows})
@@ -59,7 +62,17 @@ def run(rows, X, Xs, depth_label, t1_keep=0.99, sources=None, log=print):
         train_idx = np.where(srcs != s)[0]
         test_idx = np.where(srcs == s)[0]
         fit_rows, cal_rows = h.split_calibration(rows, train_idx)
-        if X is not None:
+        extra = {}
+        if tier2_fold is not None:
+            luts = tier2_fold(s, fit_rows, np.concatenate([cal_rows, test_idx]))
+            if isinstance(luts, dict):  # the first is the primary; the others are compared
+                names = list(luts)
+                lut = luts[names[0]]
+                extra = {n: luts[n] for n in names[1:]}
+            else:
+                lut = luts
+            m2, score2 = None, lambda m, w: lut[w]
+        elif X is not None:
             fit2, score2 = h.dense_lr(X)
             m2 = h.mil_fit(rows, per_row, fit_rows, fit2, score2)
         else:  # tier 1 only
@@ -82,9 +95,15 @@ def run(rows, X, Xs, depth_label, t1_keep=0.99, sources=None, log=print):
             cbg = np.where(s1 >= gate, cb, 0.0)
             k = 0
             res = {"tier2": [], "tier1": [], "cascade": [], "combo": [], "cascade_combo": []}
+            ex = {n: lut_n[wins] for n, lut_n in extra.items()}
+            for n in extra:
+                res[f"tier2@{n}"], res[f"cascade@{n}"] = [], []
             passed = 0
             for i in idx:
                 n = len(per_row[i])
+                for name, e in ex.items():
+                    res[f"tier2@{name}"].append(e[k : k + n].max())
+                    res[f"cascade@{name}"].append(np.where(s1[k : k + n] >= gate, e[k : k + n], 0.0).max())
                 res["tier2"].append(s2[k : k + n].max())
                 res["tier1"].append(s1[k : k + n].max())
                 res["cascade"].append(sc[k : k + n].max())
@@ -101,7 +120,7 @@ def run(rows, X, Xs, depth_label, t1_keep=0.99, sources=None, log=print):
         y = labels[test_idx]
         row = {"source": s, "n_inj": int(y.sum()), "n_benign": int((1 - y).sum()),
                "tier1_gate": gate, "gate_pass_windows_test": te_pass, "gate_pass_windows_cal": cal_pass}
-        for key in KEYS:
+        for key in cal:
             t = h.threshold_at_fpr(cal[key], 0.01)
             pos, neg = te[key][y == 1], te[key][y == 0]
             row[key] = {
@@ -113,10 +132,12 @@ def run(rows, X, Xs, depth_label, t1_keep=0.99, sources=None, log=print):
                 "tpr1_in": h.tpr_at_fpr(pos, neg),
             }
         results.append(row)
+        if on_fold is not None:
+            on_fold(results)
         log(f"[{depth_label}] {s:36s} inj={row['n_inj']:5d} ben={row['n_benign']:5d} "
             + " | ".join(f"{k}: tpr={_f(row[k]['tpr'])} fpr={_f(row[k]['fpr'])} aucx={_f(row[k]['auc_x'])} "
                          f"aucin={_f(row[k]['auc_in'])} tpr1in={_f(row[k]['tpr1_in'])}"
-                         for k in KEYS)
+                         for k in cal)
             + f" | gate pass test={te_pass:.3f} cal={cal_pass:.3f} ({time.time() - t0:.0f}s)")
     return results
 
@@ -128,7 +149,8 @@ def _f(v):
 def summary(results, rows):
     both = {r.source for r in rows if r.label == 1} & {r.source for r in rows if r.label == 0}
     out = {}
-    for key in KEYS:
+    keys = [k for k in results[0] if k in KEYS or "@" in k] if results else []
+    for key in keys:
         rs = [r for r in results if r["source"] in both]
         inj = [r for r in results if r["n_inj"]]
         docs = [r for r in results if r["source"] in ("benign_code", "benign_rust_docs")]
@@ -151,6 +173,13 @@ def main():
     ap.add_argument("--sources", nargs="*")
     ap.add_argument("--t1-keep", type=float, default=0.99)
     ap.add_argument("--out", default=None)
+    ap.add_argument("--finetune", type=int, default=0,
+                    help="fine-tune the encoder for N epochs in every fold (finetune.fold_model); "
+                    "the head is the fine-tuned one and windows are scored by its int8 export")
+    ap.add_argument("--ft-samples", type=int, default=16000, help="windows drawn per fine-tuning epoch")
+    ap.add_argument("--alpha", default="1",
+                    help="with --finetune: weight interpolation between the frozen start (0) and the tuned "
+                    "model (1); a comma-separated list scores each, the first is the primary")
     a = ap.parse_args()
     c.seed_everything()
     rows = c.load_corpus(a.corpus)
@@ -163,15 +192,40 @@ def main():
     else:
         tag = "onnx-" + a.emb.replace("/", "_")
         X = f.onnx_embeddings(rows, a.emb, tag)
-    win_row, _, spans = f.window_table(rows)
+    win_row, win_ids, spans = f.window_table(rows)
+    tier2_fold = None
+    if a.finetune:
+        import finetune
+
+        X = f.torch_embeddings(rows, depths=(a.depth,))[a.depth]
+        alphas = [float(x) for x in a.alpha.split(",")]
+        tag = f"ft{a.finetune}x{a.ft_samples}-a{alphas[0]:g}-int8-L{a.depth}"
+        per_row = h.window_index(win_row, len(rows))
+
+        def tier2_fold(source, fit_rows, need_rows):
+            wins = np.concatenate([per_row[i] for i in need_rows])
+            luts = {}
+            for al in alphas:
+                int8, _, coef, bias, _ = finetune.fold_model(
+                    rows, per_row, win_ids, X, fit_rows, a.depth, a.finetune, a.ft_samples,
+                    f"fold-{source}", alpha=al, cache=True, log=lambda *_: None)
+                luts[f"a{al:g}"] = finetune.window_scores(int8, coef, bias, win_ids, wins, len(win_ids))
+            return luts
     Xs = None if a.no_tier1 else c.tier1_matrix([rows[i].text[s:e] for i, (s, e) in zip(win_row, spans)])
-    res = run(rows, X, Xs, tag, t1_keep=a.t1_keep, sources=a.sources)
-    summ = summary(res, rows)
-    print(json.dumps(summ, indent=1))
-    if a.out:
+
+    def write(res, partial):
+        if not a.out:
+            return
+        summ = summary(res, rows)
         with open(a.out, "w") as fh:
-            json.dump({"embeddings": tag, "t1_keep": a.t1_keep, "max_len": c.MAX_LEN, "stride": c.STRIDE,
-                       "per_source": res, "summary": summ}, fh, indent=1)
+            json.dump({"embeddings": tag, "finetune_epochs": a.finetune, "ft_samples": a.ft_samples,
+                       "alpha": a.alpha, "t1_keep": a.t1_keep, "max_len": c.MAX_LEN, "stride": c.STRIDE,
+                       "partial": partial, "per_source": res, "summary": summ}, fh, indent=1)
+
+    res = run(rows, X, Xs, tag, t1_keep=a.t1_keep, sources=a.sources, tier2_fold=tier2_fold,
+              on_fold=lambda r: write(r, True))
+    print(json.dumps(summary(res, rows), indent=1))
+    write(res, False)
 
 
 if __name__ == "__main__":

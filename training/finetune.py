@@ -68,3 +68,63 @@ def finetune(rows, per_row, win_ids, neg_windows, pos_windows, depth, epochs, in
                 run = 0.0
     enc.eval()
     return {k: v.detach().clone() for k, v in enc.state_dict().items()}
+
+
+def fold_model(rows, per_row, win_ids, X, fit_rows, depth, epochs, samples, tag, alpha=1.0,
+               cache=False, log=print):
+    """The fine-tuned recipe on ``fit_rows``: the multiple-instance head on frozen embeddings
+    ``X`` picks the positive windows, the encoder and head are fine-tuned from it, and the
+    encoder is exported to int8 exactly as the shipped graph is. ``alpha`` < 1 interpolates
+    every weight between the frozen start (base encoder, that head) and the tuned end:
+    (1 - alpha) * start + alpha * tuned. With ``cache``, the tuned state is kept in
+    work/state-<tag>.safetensors and reused. Returns (int8 encoder path, fp32 encoder path, coef,
+    bias, state): the window score is sigmoid(coef . pooled + bias), the head the export
+    appends; ``state`` is the exported (interpolated) state dict."""
+    import torch
+    from safetensors.torch import load_file, save_file
+
+    import onnx_build as ob
+
+    fit2, score2 = h.dense_lr(X)
+    head0, neg, pos = h.mil_fit(rows, per_row, fit_rows, fit2, score2, return_windows=True)
+    path = c.WORK / f"state-{tag}-L{depth}-{epochs}x{samples}.safetensors"
+    if cache and path.exists():
+        tuned = load_file(str(path))
+    else:
+        tuned = finetune(rows, per_row, win_ids, neg, pos, depth, epochs, head0, samples=samples, log=log)
+        if cache:
+            save_file({k: v.contiguous() for k, v in tuned.items()}, str(path))
+    start = c.base_state_dict(depth)
+    coef0, bias0 = head0
+    start["head.weight"] = torch.tensor(np.stack([-coef0 / 2, coef0 / 2]), dtype=torch.float32)
+    start["head.bias"] = torch.tensor([-bias0 / 2, bias0 / 2], dtype=torch.float32)
+    state = {k: (1 - alpha) * start[k].to(torch.float32) + alpha * v.to(torch.float32)
+             if v.is_floating_point() else v for k, v in tuned.items()}
+    enc = c.build_encoder(depth, state)
+    fp32 = c.WORK / f"encoder-{tag}-a{alpha:g}-L{depth}.onnx"
+    int8 = c.WORK / f"encoder-{tag}-a{alpha:g}-L{depth}.int8.onnx"
+    ob.export_pooled_fp32(enc, fp32)
+    ob.quantize_int8(fp32, int8)
+    w = state["head.weight"].numpy().astype(np.float64)
+    b = state["head.bias"].numpy().astype(np.float64)
+    return int8, fp32, w[1] - w[0], float(b[1] - b[0]), state
+
+
+def window_scores(int8, coef, bias, win_ids, wins, n_windows, jobs=2):
+    """Scores of windows ``wins`` (one window per onnxruntime run, as the runtime scores a short
+    input) in an array over all ``n_windows`` windows (NaN elsewhere)."""
+    import features as f
+
+    parts = [list(wins[k::jobs]) for k in range(jobs)]
+    tasks = [(int8, ("pooled",), [win_ids[i] for i in p]) for p in parts]
+    if jobs > 1:
+        import multiprocessing as mp
+
+        with mp.get_context("spawn").Pool(jobs) as pool:
+            got = pool.map(f._embed_chunk, tasks)
+    else:
+        got = [f._embed_chunk(tasks[0])]
+    out = np.full(n_windows, np.nan)
+    for p, g in zip(parts, got):
+        out[np.asarray(p, np.int64)] = c.sigmoid(g[0].astype(np.float64) @ coef + bias)
+    return out

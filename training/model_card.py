@@ -9,6 +9,8 @@ import argparse
 import json
 from pathlib import Path
 
+import numpy as np
+
 import common as c
 import export as ex
 
@@ -39,6 +41,9 @@ def main():
     ap.add_argument("--loso", default=str(c.WORK / "loso-final.json"))
     ap.add_argument("--out", default=str(c.REPO / "fixtures" / "models" / "injection-minilm"))
     ap.add_argument("--corpus", default=str(c.DEFAULT_CORPUS))
+    ap.add_argument("--compare", default=None,
+                    help="a loso.json of an earlier model, compared per source (transformer and cascade)")
+    ap.add_argument("--compare-name", default="earlier model")
     a = ap.parse_args()
     out = Path(a.out)
     loso = json.loads(Path(a.loso).read_text())
@@ -72,8 +77,10 @@ def main():
     ft = fin.get("finetune_epochs", 0)
     w(f"- Kept: word/position/type embeddings and the first **{fin['depth']} of 6** transformer layers. "
       + ("The encoder weights are the base weights, unchanged (not fine-tuned). " if not ft else
-         f"The transformer layers were fine-tuned for {ft} epoch(s) (training/finetune.py). ")
-      + "Mean pooling over `attention_mask` is inside the graph; on top sits a logistic-regression head "
+         f"The transformer layers and the head were fine-tuned for {ft} epochs (training/finetune.py), "
+         f"then interpolated with their starting weights: every weight is (1 − α)·start + α·tuned, "
+         f"α = {fin.get('alpha', 1.0):g}. ")
+      + "Mean pooling over `attention_mask` is inside the graph; on top sits a linear head "
       "trained here (as a 2-logit linear layer: `softmax(logits)[1] = sigmoid(w·pooled + b)`).")
     w("- This model is distributed under Apache-2.0, like its base.\n")
 
@@ -98,14 +105,34 @@ def main():
       "tables int8, signed, per output channel, full 8-bit range; activations quantized to uint8 at run time. "
       "On 150 corpus windows the pooled embedding keeps a cosine of 0.997 mean (0.987 min) to fp32; per-tensor "
       "quantization gave 0.970 and the 7-bit `reduce_range` variant 0.916, which moved scores by up to 0.95.")
-    w("4. **Embeddings.** Every window of every text is run through the int8 encoder that ships (batch 1, "
-      "1 thread) — training and evaluation use exactly the numbers the shipped graph computes.")
-    w("5. **Head training (multiple-instance).** Labels are per text, so a long injected document has "
+    if not ft:
+        w("4. **Embeddings.** Every window of every text is run through the int8 encoder that ships (batch 1, "
+          "1 thread) — training and evaluation use exactly the numbers the shipped graph computes.")
+    else:
+        w("4. **Positive windows.** Every window is embedded with the base encoder (fp32, frozen) and a "
+          "logistic-regression head is fitted on them the multiple-instance way of step 5; its last round "
+          "decides which window of each multi-window injection text is the positive one.")
+    w(("5. **Head training (multiple-instance).** " if not ft else "Multiple-instance rounds: ")
+      + "Labels are per text, so a long injected document has "
       "windows without any attack. Round 1 fits on all windows of benign texts (negatives) and single-window "
       "injection texts (positives); rounds 2–3 add, for each multi-window injection text, the window the "
       "current head scores highest. Logistic regression, L2 = 1 on standardized features, Newton's method. "
       "Sample weights: each (source, label) group weighs ∝ √(its size), classes balanced — so the 13k-row "
       "source does not drown the 219-row one, and code/docs windows (hard negatives) count fully.")
+    if ft:
+        w(f"5. **Fine-tuning.** Starting from that head, the {fin['depth']} transformer layers and the head "
+          f"train together (embeddings frozen; AdamW, lr 5e-5 for the layers and 1e-3 for the head, linear "
+          f"warm-up and decay, batch 32, cross-entropy, gradient norm clipped at 1) for {ft} epochs of "
+          f"{fin.get('ft_samples', 16000)} windows drawn with the sample weights above, from the benign "
+          "windows and the chosen positive windows; torch on CPU, 2 threads, seeded. The shipped weights, "
+          f"head included, are (1 − α)·start + α·tuned with α = {fin.get('alpha', 1.0):g} (start: the base "
+          "encoder and the step-4 head); that encoder is exported and quantized as in step 3 with the head "
+          "appended, and the threshold is chosen on the int8 graph's scores. Why not the fully tuned weights "
+          "(α = 1): on 8 MB of synthetic agent tool output cut into 100 kB inputs (no injections; the "
+          "project README's input-throughput run), they flagged 18 of 81 inputs, against 2 for the "
+          "earlier frozen-encoder model and 1 at α = 0.5 (`guardrail replay --kind input`). Fine-tuning "
+          "picks up the corpus's wording (\"your response\" in word-salad log lines scored up to 0.97); "
+          "interpolating back keeps part of the gain on held-out corpus sources and not that failure.")
     w("6. **Threshold.** 20% of each source's benign texts are held back from fitting (seeded split). "
       f"The threshold is the smallest t with ≤ 1% of those held-back texts scoring ≥ t: "
       f"**t = {fin['threshold']:.6f}** (decision: `score >= t` → injection).\n")
@@ -117,7 +144,11 @@ def main():
       "**AUC×** = AUC of S's injections against the held-back benign texts of the *other* sources (one "
       "source's attacks paired with foreign benign text — no length shortcut inside S); **AUC in** and "
       "**TPR@1% in** = inside S (S's own benign texts), where S has both labels.\n")
-    w(f"Embeddings: `{loso['embeddings']}` (the shipped int8 encoder, frozen).\n")
+    if loso.get("finetune_epochs"):
+        w(f"Model: `{loso['embeddings']}` — in every fold the whole recipe above (fine-tuning included) "
+          "runs on the other sources, and S is scored by that fold's int8 export.\n")
+    else:
+        w(f"Embeddings: `{loso['embeddings']}` (the shipped int8 encoder, frozen).\n")
     titles = (("tier2", "Transformer alone (model.onnx) — the shipped classifier"),
               ("tier1", "First tier alone (tier1.bin)"),
               ("cascade", "Cascade: tier 1 gates windows, model.onnx scores the rest"),
@@ -135,10 +166,36 @@ def main():
               f"{fmt(m['auc_x'])} | {fmt(m['auc_in'])} | {fmt(m['tpr1_in'])} |"
               + (f" {fmt(r['gate_pass_windows_test'])} |" if gate else ""))
         s = summ[key]
-        w(f"\nMean TPR over the 6 sources with both labels: **{fmt(s['mean_tpr_both_labels'])}** "
-          f"(in-source TPR@1%: {fmt(s['mean_tpr1_in_both_labels'])}); over all 8 sources with injections: "
+        n_both = sum(1 for r in loso["per_source"] if r["n_inj"] and r["n_benign"])
+        n_inj = sum(1 for r in loso["per_source"] if r["n_inj"])
+        w(f"\nMean TPR over the {n_both} sources with both labels: **{fmt(s['mean_tpr_both_labels'])}** "
+          f"(in-source TPR@1%: {fmt(s['mean_tpr1_in_both_labels'])}); over all {n_inj} sources with injections: "
           f"{fmt(s['mean_tpr_all_injection_sources'])}. FPR on held-out benign code / Rust docs: "
           + ", ".join(f"`{k}` {fmt(v)}" for k, v in s["fpr_docs_code"].items()) + ".\n")
+    if a.compare:
+        old = json.loads(Path(a.compare).read_text())
+        old_by = {r["source"]: r for r in old["per_source"]}
+        w(f"### Against the {a.compare_name}\n")
+        w(f"The {a.compare_name}'s LOSO (`{old['embeddings']}`), same folds and threshold rule; TPR / FPR "
+          "of the held-out source.\n")
+        w(f"| held-out source | transformer, {a.compare_name} | transformer, this model | cascade, "
+          f"{a.compare_name} | cascade, this model |\n|---|---|---|---|---|")
+
+        def pair(m):
+            return f"{fmt(m['tpr'])} / {fmt(m['fpr'])}"
+
+        for r in loso["per_source"]:
+            o = old_by.get(r["source"])
+            if o is None:
+                continue
+            w(f"| `{r['source']}` | {pair(o['tier2'])} | {pair(r['tier2'])} | {pair(o['cascade'])} | "
+              f"{pair(r['cascade'])} |")
+        both = [r["source"] for r in loso["per_source"] if r["n_inj"] and r["n_benign"] and r["source"] in old_by]
+        for key, name in (("tier2", "transformer"), ("cascade", "cascade")):
+            mo = np.mean([old_by[x][key]["tpr"] for x in both]) if both else float("nan")
+            mn = np.mean([r[key]["tpr"] for r in loso["per_source"] if r["source"] in both]) if both else float("nan")
+            w(f"\nMean TPR over these {len(both)} sources with both labels, {name}: {mo:.3f} → **{mn:.3f}**.")
+        w("")
     t2 = summ["tier2"]
     ok_tpr = (t2["mean_tpr_both_labels"] or 0) >= 0.85
     ok_fpr = all((v or 0) <= 0.02 for v in t2["fpr_docs_code"].values())

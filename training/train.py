@@ -1,9 +1,8 @@
 """Train the shipped injection classifier (CPU only, deterministic).
 
-Steps:
+Steps (frozen encoder, the default):
  1. Truncate all-MiniLM-L6-v2 to its first --depth layers; export it to ONNX with a mean-pooled
-    output and quantize it to int8 (work/encoder-L{depth}.int8.onnx). With --finetune N, the
-    encoder is first fine-tuned for N epochs (see finetune.py) and that state is exported instead.
+    output and quantize it to int8 (work/encoder-base-L{depth}.int8.onnx).
  2. Embed every window of every corpus text with that int8 graph, one window per run -- exactly
     the numbers the shipped model computes.
  3. Hold back 20% of every source's benign texts; fit the logistic-regression head (multiple-
@@ -12,7 +11,13 @@ Steps:
     for <= 1% FPR, the tier-1 gate, the cascade threshold.
  5. Write work/final/: head.npz, tier1.npz, final.json (thresholds, calibration statistics).
 
-Usage: python train.py [--corpus DIR_OR_FILE] [--depth 2] [--finetune 0]
+With --finetune N, steps 1-3 for the transformer are finetune.fold_model instead: the head fitted
+on frozen fp32 embeddings picks the positive windows, encoder and head are fine-tuned together for
+N epochs of --ft-samples windows, the tuned encoder is exported to int8 and its tuned head is the
+shipped head; the held-back texts are scored by that int8 graph (eval.py --finetune N measures
+this same recipe in every fold). The tuned state goes to work/final/encoder_state.safetensors.
+
+Usage: python train.py [--corpus DIR_OR_FILE] [--depth 2] [--finetune 0] [--ft-samples 16000]
 """
 
 from __future__ import annotations
@@ -72,6 +77,8 @@ def main():
     ap.add_argument("--depth", type=int, default=2)
     ap.add_argument("--finetune", type=int, default=0, help="fine-tuning epochs (0 = frozen encoder)")
     ap.add_argument("--ft-samples", type=int, default=16000, help="windows drawn per fine-tuning epoch")
+    ap.add_argument("--alpha", type=float, default=1.0,
+                    help="with --finetune: weight interpolation between the frozen start (0) and the tuned model (1)")
     ap.add_argument("--t1-keep", type=float, default=0.99)
     a = ap.parse_args()
     c.seed_everything()
@@ -81,24 +88,30 @@ def main():
     all_idx = np.arange(len(rows))
     fit_rows, cal_rows = h.split_calibration(rows, all_idx)
 
-    enc, fp32, int8 = build_int8_encoder(a.depth)
-    tag = "base"
-    X = embeddings(rows, int8, tag, a.depth)
+    _, win_ids, _ = f.window_table(rows)
     state = None
     if a.finetune:
         import finetune
 
-        fit2, score2 = h.dense_lr(X)
-        head0, neg, pos = h.mil_fit(rows, per_row, fit_rows, fit2, score2, return_windows=True)
-        _, win_ids, _ = f.window_table(rows)
-        state = finetune.finetune(rows, per_row, win_ids, neg, pos, a.depth, a.finetune, head0,
-                                  samples=a.ft_samples)
+        # The recipe eval.py --finetune measures in every fold: positives chosen by the
+        # frozen-encoder head (fp32 embeddings), then encoder and head tuned together; the
+        # head is the tuned one and windows are scored by the int8 export.
+        X = f.torch_embeddings(rows, depths=(a.depth,))[a.depth]
         tag = f"ft{a.finetune}x{a.ft_samples}"
-        enc, fp32, int8 = build_int8_encoder(a.depth, state, tag)
-        X = embeddings(rows, int8, tag, a.depth)
+        int8, fp32, coef, bias, state = finetune.fold_model(
+            rows, per_row, win_ids, X, fit_rows, a.depth, a.finetune, a.ft_samples, tag,
+            alpha=a.alpha, cache=True)
+        lut = finetune.window_scores(int8, coef, bias, win_ids,
+                                     np.concatenate([per_row[i] for i in cal_rows]), len(win_ids))
 
-    fit2, score2 = h.dense_lr(X)
-    coef, bias = h.mil_fit(rows, per_row, fit_rows, fit2, score2)
+        def score2(_model, w):
+            return lut[w]
+    else:
+        _, fp32, int8 = build_int8_encoder(a.depth)
+        tag = "base"
+        X = embeddings(rows, int8, tag, a.depth)
+        fit2, score2 = h.dense_lr(X)
+        coef, bias = h.mil_fit(rows, per_row, fit_rows, fit2, score2)
     win_text = [rows[i].text[s:e] for i, (s, e) in zip(win_row, spans)]
     Xs = c.tier1_matrix(win_text)
     fit1, score1 = h.sparse_lr(Xs)
@@ -135,7 +148,8 @@ def main():
     np.savez(out_dir / "head.npz", coef=coef, bias=bias)
     np.savez(out_dir / "tier1.npz", coef=t1w.astype(np.float32), bias=t1b)
     info = {
-        "depth": a.depth, "finetune_epochs": a.finetune, "encoder_tag": tag,
+        "depth": a.depth, "finetune_epochs": a.finetune, "ft_samples": a.ft_samples,
+        "alpha": a.alpha if a.finetune else None, "encoder_tag": tag,
         "encoder_int8": str(int8), "encoder_fp32": str(fp32), "encoder_int8_sha256": file_sha(int8),
         "threshold": thr["tier2"], "tier1_threshold": thr["tier1"], "cascade_threshold": thr["cascade"],
         "tier1_gate": gate, "tier1_keep": a.t1_keep, "gate_pass_windows_cal": cal_pass,
