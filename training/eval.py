@@ -49,8 +49,10 @@ def tier1_gate(t1_scores_pos_windows, keep=0.99):
 
 def run(rows, X, Xs, depth_label, t1_keep=0.99, sources=None, log=print, tier2_fold=None, on_fold=None):
     """LOSO over ``sources`` (default: all). ``tier2_fold(source, fit_rows, need_rows)``, when
-    given, replaces the frozen-embedding head: it trains on ``fit_rows`` and returns window scores
-    (an array over all windows, filled at least for the windows of ``need_rows``)."""
+    given, replaces the frozen-embedding head: it trains on ``fit_rows`` and returns {name: window
+    scores} (arrays over all windows, filled at least for the windows of ``need_rows``); the
+    first is the primary ``tier2``, the others are reported as ``tier2@name`` and
+    ``cascade@name``."""
     win_row, _, _ = f.window_table(rows)
     per_row = h.window_index(win_row, len(rows))
     all_sources = sorted({r.source for r in rows})
@@ -65,12 +67,9 @@ def run(rows, X, Xs, depth_label, t1_keep=0.99, sources=None, log=print, tier2_f
         extra = {}
         if tier2_fold is not None:
             luts = tier2_fold(s, fit_rows, np.concatenate([cal_rows, test_idx]))
-            if isinstance(luts, dict):  # the first is the primary; the others are compared
-                names = list(luts)
-                lut = luts[names[0]]
-                extra = {n: luts[n] for n in names[1:]}
-            else:
-                lut = luts
+            names = list(luts)
+            lut = luts[names[0]]
+            extra = {n: luts[n] for n in names[1:]}
             m2, score2 = None, lambda m, w: lut[w]
         elif X is not None:
             fit2, score2 = h.dense_lr(X)
@@ -174,7 +173,7 @@ def main():
     ap.add_argument("--t1-keep", type=float, default=0.99)
     ap.add_argument("--out", default=None)
     ap.add_argument("--finetune", type=int, default=0,
-                    help="fine-tune the encoder for N epochs in every fold (finetune.fold_model); "
+                    help="fine-tune the encoder for N epochs in every fold (finetune.tuned_state); "
                     "the head is the fine-tuned one and windows are scored by its int8 export")
     ap.add_argument("--ft-samples", type=int, default=16000, help="windows drawn per fine-tuning epoch")
     ap.add_argument("--alpha", default="1",
@@ -204,11 +203,12 @@ def main():
 
         def tier2_fold(source, fit_rows, need_rows):
             wins = np.concatenate([per_row[i] for i in need_rows])
+            head0, tuned = finetune.tuned_state(
+                rows, per_row, win_ids, X, fit_rows, a.depth, a.finetune, a.ft_samples,
+                f"fold-{source}", cache=True, log=lambda *_: None)
             luts = {}
             for al in alphas:
-                int8, _, coef, bias, _ = finetune.fold_model(
-                    rows, per_row, win_ids, X, fit_rows, a.depth, a.finetune, a.ft_samples,
-                    f"fold-{source}", alpha=al, cache=True, log=lambda *_: None)
+                int8, _, coef, bias, _ = finetune.interpolated_int8(head0, tuned, a.depth, al, f"fold-{source}")
                 luts[f"a{al:g}"] = finetune.window_scores(int8, coef, bias, win_ids, wins, len(win_ids))
             return luts
     Xs = None if a.no_tier1 else c.tier1_matrix([rows[i].text[s:e] for i, (s, e) in zip(win_row, spans)])

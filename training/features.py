@@ -105,6 +105,26 @@ def _embed_chunk(args):
     return res
 
 
+def embed_windows(onnx_path, outputs, ids, jobs=1):
+    """Outputs ``outputs`` [len(ids), 384] of an ONNX encoder for the windows ``ids``, one window
+    per run, 1 intra-op thread per process; ``jobs`` processes take interleaved shares (same
+    numbers as one process)."""
+    parts = [list(range(k, len(ids), jobs)) for k in range(jobs)]
+    tasks = [(onnx_path, tuple(outputs), [ids[i] for i in p]) for p in parts]
+    if jobs > 1:
+        import multiprocessing as mp
+
+        with mp.get_context("spawn").Pool(jobs) as pool:
+            got = pool.map(_embed_chunk, tasks)
+    else:
+        got = [_embed_chunk(tasks[0])]
+    res = [np.zeros((len(ids), 384), np.float32) for _ in outputs]
+    for p, g in zip(parts, got):
+        for r, part in zip(res, g):
+            r[p] = part
+    return res
+
+
 def onnx_embeddings(rows, onnx_path, tag, outputs=("pooled",), cache=True, jobs=1):
     """Pooled embeddings from an ONNX encoder with output(s) ``outputs`` [batch, 384], one window
     per run (as the runtime scores a short input), 1 intra-op thread per process; ``jobs``
@@ -115,19 +135,7 @@ def onnx_embeddings(rows, onnx_path, tag, outputs=("pooled",), cache=True, jobs=
     if cache and all(p.exists() for p in paths):
         res = [np.load(p) for p in paths]
         return res[0] if len(res) == 1 else res
-    parts = [list(range(k, len(win_ids), jobs)) for k in range(jobs)]
-    tasks = [(onnx_path, tuple(outputs), [win_ids[i] for i in p]) for p in parts]
-    if jobs > 1:
-        import multiprocessing as mp
-
-        with mp.get_context("spawn").Pool(jobs) as pool:
-            got = pool.map(_embed_chunk, tasks)
-    else:
-        got = [_embed_chunk(tasks[0])]
-    res = [np.zeros((len(win_ids), 384), np.float32) for _ in outputs]
-    for p, g in zip(parts, got):
-        for r, part in zip(res, g):
-            r[p] = part
+    res = embed_windows(onnx_path, outputs, win_ids, jobs)
     if cache:
         for p, r in zip(paths, res):
             np.save(p, r)

@@ -70,30 +70,34 @@ def finetune(rows, per_row, win_ids, neg_windows, pos_windows, depth, epochs, in
     return {k: v.detach().clone() for k, v in enc.state_dict().items()}
 
 
-def fold_model(rows, per_row, win_ids, X, fit_rows, depth, epochs, samples, tag, alpha=1.0,
-               cache=False, log=print):
+def tuned_state(rows, per_row, win_ids, X, fit_rows, depth, epochs, samples, tag, cache=False,
+                log=print):
     """The fine-tuned recipe on ``fit_rows``: the multiple-instance head on frozen embeddings
-    ``X`` picks the positive windows, the encoder and head are fine-tuned from it, and the
-    encoder is exported to int8 exactly as the shipped graph is. ``alpha`` < 1 interpolates
-    every weight between the frozen start (base encoder, that head) and the tuned end:
-    (1 - alpha) * start + alpha * tuned. With ``cache``, the tuned state is kept in
-    work/state-<tag>.safetensors and reused. Returns (int8 encoder path, fp32 encoder path, coef,
-    bias, state): the window score is sigmoid(coef . pooled + bias), the head the export
-    appends; ``state`` is the exported (interpolated) state dict."""
-    import torch
+    ``X`` picks the positive windows, then the encoder and head are fine-tuned from it. With
+    ``cache``, the tuned state is kept in work/state-<tag>-...safetensors and reused. Returns
+    (head0, tuned): the starting head (coef, bias) and the tuned state dict."""
     from safetensors.torch import load_file, save_file
-
-    import onnx_build as ob
 
     fit2, score2 = h.dense_lr(X)
     head0, neg, pos = h.mil_fit(rows, per_row, fit_rows, fit2, score2, return_windows=True)
     path = c.WORK / f"state-{tag}-L{depth}-{epochs}x{samples}.safetensors"
     if cache and path.exists():
-        tuned = load_file(str(path))
-    else:
-        tuned = finetune(rows, per_row, win_ids, neg, pos, depth, epochs, head0, samples=samples, log=log)
-        if cache:
-            save_file({k: v.contiguous() for k, v in tuned.items()}, str(path))
+        return head0, load_file(str(path))
+    tuned = finetune(rows, per_row, win_ids, neg, pos, depth, epochs, head0, samples=samples, log=log)
+    if cache:
+        save_file({k: v.contiguous() for k, v in tuned.items()}, str(path))
+    return head0, tuned
+
+
+def interpolated_int8(head0, tuned, depth, alpha, tag):
+    """Every weight as (1 - alpha) * start + alpha * tuned (start: the base encoder and
+    ``head0``), exported to int8 exactly as the shipped graph is. Returns (int8 encoder path,
+    fp32 encoder path, coef, bias, state): the window score is sigmoid(coef . pooled + bias), the
+    head the export appends; ``state`` is the interpolated state dict."""
+    import torch
+
+    import onnx_build as ob
+
     start = c.base_state_dict(depth)
     coef0, bias0 = head0
     start["head.weight"] = torch.tensor(np.stack([-coef0 / 2, coef0 / 2]), dtype=torch.float32)
@@ -115,16 +119,7 @@ def window_scores(int8, coef, bias, win_ids, wins, n_windows, jobs=2):
     input) in an array over all ``n_windows`` windows (NaN elsewhere)."""
     import features as f
 
-    parts = [list(wins[k::jobs]) for k in range(jobs)]
-    tasks = [(int8, ("pooled",), [win_ids[i] for i in p]) for p in parts]
-    if jobs > 1:
-        import multiprocessing as mp
-
-        with mp.get_context("spawn").Pool(jobs) as pool:
-            got = pool.map(f._embed_chunk, tasks)
-    else:
-        got = [f._embed_chunk(tasks[0])]
+    pooled = f.embed_windows(int8, ("pooled",), [win_ids[i] for i in wins], jobs)[0]
     out = np.full(n_windows, np.nan)
-    for p, g in zip(parts, got):
-        out[np.asarray(p, np.int64)] = c.sigmoid(g[0].astype(np.float64) @ coef + bias)
+    out[np.asarray(wins, np.int64)] = c.sigmoid(pooled.astype(np.float64) @ coef + bias)
     return out

@@ -11,13 +11,15 @@ Steps (frozen encoder, the default):
     for <= 1% FPR, the tier-1 gate, the cascade threshold.
  5. Write work/final/: head.npz, tier1.npz, final.json (thresholds, calibration statistics).
 
-With --finetune N, steps 1-3 for the transformer are finetune.fold_model instead: the head fitted
-on frozen fp32 embeddings picks the positive windows, encoder and head are fine-tuned together for
-N epochs of --ft-samples windows, the tuned encoder is exported to int8 and its tuned head is the
-shipped head; the held-back texts are scored by that int8 graph (eval.py --finetune N measures
-this same recipe in every fold). The tuned state goes to work/final/encoder_state.safetensors.
+With --finetune N, steps 1-3 for the transformer are finetune.tuned_state and
+finetune.interpolated_int8 instead: the head fitted on frozen fp32 embeddings picks the positive
+windows, encoder and head are fine-tuned together for N epochs of --ft-samples windows, every
+weight becomes (1 - alpha) * start + alpha * tuned, and that encoder is exported to int8 with its
+head; the held-back texts are scored by that int8 graph (eval.py --finetune N measures this same
+recipe in every fold). The exported state goes to work/final/encoder_state.safetensors.
 
 Usage: python train.py [--corpus DIR_OR_FILE] [--depth 2] [--finetune 0] [--ft-samples 16000]
+                       [--alpha 1]
 """
 
 from __future__ import annotations
@@ -83,24 +85,23 @@ def main():
     a = ap.parse_args()
     c.seed_everything()
     rows = c.load_corpus(a.corpus)
-    win_row, _, spans = f.window_table(rows)
+    win_row, win_ids, spans = f.window_table(rows)
     per_row = h.window_index(win_row, len(rows))
     all_idx = np.arange(len(rows))
     fit_rows, cal_rows = h.split_calibration(rows, all_idx)
 
-    _, win_ids, _ = f.window_table(rows)
     state = None
     if a.finetune:
         import finetune
 
         # The recipe eval.py --finetune measures in every fold: positives chosen by the
-        # frozen-encoder head (fp32 embeddings), then encoder and head tuned together; the
-        # head is the tuned one and windows are scored by the int8 export.
+        # frozen-encoder head (fp32 embeddings), encoder and head tuned together, weights
+        # interpolated toward the start by --alpha; windows are scored by the int8 export.
         X = f.torch_embeddings(rows, depths=(a.depth,))[a.depth]
         tag = f"ft{a.finetune}x{a.ft_samples}"
-        int8, fp32, coef, bias, state = finetune.fold_model(
-            rows, per_row, win_ids, X, fit_rows, a.depth, a.finetune, a.ft_samples, tag,
-            alpha=a.alpha, cache=True)
+        head0, tuned = finetune.tuned_state(
+            rows, per_row, win_ids, X, fit_rows, a.depth, a.finetune, a.ft_samples, tag, cache=True)
+        int8, fp32, coef, bias, state = finetune.interpolated_int8(head0, tuned, a.depth, a.alpha, tag)
         lut = finetune.window_scores(int8, coef, bias, win_ids,
                                      np.concatenate([per_row[i] for i in cal_rows]), len(win_ids))
 
