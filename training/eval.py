@@ -162,6 +162,29 @@ def summary(results, rows):
     return out
 
 
+def merge(paths, out, corpus, extra):
+    """One LOSO file from several partial ones: per-source rows (a later file wins), only the
+    model keys every fold has, settings from the first file."""
+    parts = [json.loads(open(p).read()) for p in paths]
+    for p, part in zip(paths, parts):
+        if part.get("partial"):
+            raise SystemExit(f"{p} is a partial run")
+    by = {}
+    for part in parts:
+        for r in part["per_source"]:
+            by[r["source"]] = r
+    rows, own = c.load_with_extra(corpus, extra)
+    res = [by[s] for s in own if s in by]
+    common = set.intersection(*(set(r) for r in res))
+    res = [{k: v for k, v in r.items() if k in common} for r in res]
+    head = {k: v for k, v in parts[0].items() if k not in ("per_source", "summary", "partial")}
+    head["alpha"] = head["alpha"].split(",")[0]
+    with open(out, "w") as fh:
+        json.dump({**head, "partial": len(res) < len(own), "per_source": res, "summary": summary(res, rows)},
+                  fh, indent=1)
+    print(f"{len(res)} of {len(own)} sources -> {out}")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--corpus", default=None)
@@ -170,6 +193,9 @@ def main():
                     "3-layer all-outputs graph) or a path to an ONNX encoder with a 'pooled' output")
     ap.add_argument("--no-tier1", action="store_true")
     ap.add_argument("--sources", nargs="*")
+    ap.add_argument("--extra", nargs="*", default=[],
+                    help="training-only benign files (e.g. work/local_code.jsonl): in every fold's "
+                    "training and calibration data, never a test fold")
     ap.add_argument("--t1-keep", type=float, default=0.99)
     ap.add_argument("--out", default=None)
     ap.add_argument("--finetune", type=int, default=0,
@@ -179,9 +205,15 @@ def main():
     ap.add_argument("--alpha", default="1",
                     help="with --finetune: weight interpolation between the frozen start (0) and the tuned "
                     "model (1); a comma-separated list scores each, the first is the primary")
+    ap.add_argument("--merge", nargs="*", default=[],
+                    help="instead of evaluating: join the folds of earlier --out files (runs over different "
+                    "--sources with the same settings) into one --out, in source order, summary recomputed")
     a = ap.parse_args()
     c.seed_everything()
-    rows = c.load_corpus(a.corpus)
+    if a.merge:
+        return merge(a.merge, a.out, a.corpus, a.extra)
+    rows, own_sources = c.load_with_extra(a.corpus, a.extra)
+    xtag = "-x" + f.corpus_key(rows)[:8] if a.extra else ""  # fold states depend on the extra rows
     if a.emb == "int8all":
         tag = f"int8all-L{a.depth}"
         X = np.load(c.WORK / f"emb-int8-base-L3all-pooled_{a.depth}-{f.corpus_key(rows)}-{c.MAX_LEN}-{c.STRIDE}.npy")
@@ -205,10 +237,10 @@ def main():
             wins = np.concatenate([per_row[i] for i in need_rows])
             head0, tuned = finetune.tuned_state(
                 rows, per_row, win_ids, X, fit_rows, a.depth, a.finetune, a.ft_samples,
-                f"fold-{source}", cache=True, log=lambda *_: None)
+                f"fold-{source}{xtag}", cache=True, log=lambda *_: None)
             luts = {}
             for al in alphas:
-                int8, _, coef, bias, _ = finetune.interpolated_int8(head0, tuned, a.depth, al, f"fold-{source}")
+                int8, _, coef, bias, _ = finetune.interpolated_int8(head0, tuned, a.depth, al, f"fold-{source}{xtag}")
                 luts[f"a{al:g}"] = finetune.window_scores(int8, coef, bias, win_ids, wins, len(win_ids))
             return luts
     Xs = None if a.no_tier1 else c.tier1_matrix([rows[i].text[s:e] for i, (s, e) in zip(win_row, spans)])
@@ -218,11 +250,11 @@ def main():
             return
         summ = summary(res, rows)
         with open(a.out, "w") as fh:
-            json.dump({"embeddings": tag, "finetune_epochs": a.finetune, "ft_samples": a.ft_samples,
+            json.dump({"embeddings": tag, "extra": a.extra, "finetune_epochs": a.finetune, "ft_samples": a.ft_samples,
                        "alpha": a.alpha, "t1_keep": a.t1_keep, "max_len": c.MAX_LEN, "stride": c.STRIDE,
                        "partial": partial, "per_source": res, "summary": summ}, fh, indent=1)
 
-    res = run(rows, X, Xs, tag, t1_keep=a.t1_keep, sources=a.sources, tier2_fold=tier2_fold,
+    res = run(rows, X, Xs, tag, t1_keep=a.t1_keep, sources=a.sources or own_sources, tier2_fold=tier2_fold,
               on_fold=lambda r: write(r, True))
     print(json.dumps(summary(res, rows), indent=1))
     write(res, False)

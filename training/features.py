@@ -91,6 +91,9 @@ def _embed_chunk(args):
     so = ort.SessionOptions()
     so.intra_op_num_threads = 1
     so.inter_op_num_threads = 1
+    import onnx_build
+
+    onnx_build.precise(so)
     sess = ort.InferenceSession(str(onnx_path), so, providers=["CPUExecutionProvider"])
     res = [np.zeros((len(chunk), 384), np.float32) for _ in outputs]
     t0 = time.time()

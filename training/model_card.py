@@ -16,24 +16,74 @@ import export as ex
 
 
 
-# Measured with training/kernel_scores.py on a CPU with VNNI against export.py's numbers.
 KERNEL_NOTE = (
-    '- CPU: ONNX Runtime multiplies uint8 activations by int8 weights on a kernel it picks by'
-    ' CPU. Without VNNI (AVX2, AVX-512BW) pairs of products are added in 16-bit lanes that '
-    'saturate; with VNNI or AMX they are not, so the same model scores differently on the two'
-    ' kinds of CPU. On the 11 eval texts the two differ by up to 0.149 in probability (0.472 '
-    'vs 0.621 on a benign text; no decision changes there). The results above were measured '
-    'where the model was exported, on a CPU without VNNI (its `eval_texts` numbers are the '
-    "saturating kernel's). `eval_texts.jsonl` holds both sets (`vnni`, from "
-    '`training/kernel_scores.py`), and the tests compare against the one that matches their '
-    'CPU. A quantization whose products cannot saturate (e.g. 7-bit weights) would make the '
-    'two agree, at the accuracy cost noted above.'
+    "- CPU: ONNX Runtime multiplies uint8 activations by int8 weights with a kernel it picks by CPU. "
+    "With VNNI or AMX the products are summed exactly; on x86 without VNNI its default kernel adds "
+    "pairs of products in saturating 16-bit lanes, and an earlier model of this kind scored up to "
+    "0.149 apart on the two kinds of CPU (0.472 vs 0.621 on a benign eval text). The Rust runtime and "
+    "the training scripts therefore ask for ONNX Runtime's exact u8×u8 kernel on CPUs without VNNI "
+    "(`session.x64quantprecision`), and the numbers here (`eval_texts.jsonl` included, which the tests "
+    "compare against) hold on both kinds. The exact kernel is slower than the saturating one; its speed "
+    "on a CPU without VNNI is not in the table above."
 )
+
+
+def cpu_name() -> str:
+    """This machine's CPU, cores and whether its int8 kernel is the exact one, for the speed table."""
+    import os
+
+    import onnx_build as ob
+
+    name = "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                name = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    kind = "no VNNI (exact u8×u8 kernel)" if ob.int8_saturates() else "VNNI"
+    return f"{os.cpu_count()}-core {name}, {kind}"
+
 
 def fmt(v, pct=False):
     if v is None:
         return "–"
     return f"{v:.3f}"
+
+
+def pipeline_paragraph(pipe, old, old_name):
+    """The window-budget paragraph, from pipeline_check.py's results (and the compared model's)."""
+    def got(p, run):
+        r = p["runs"][run]
+        return f"{r['stopped']} of {r['inputs']}"
+
+    def planted(p, cfg):
+        return ", ".join(f"{p['runs'][f'planted_{s}/{cfg}']['stopped']} ({n})" for s, n in
+                         (("spikee_seeds", "spikee seeds"), ("neuralchemy_core", "neuralchemy"),
+                          ("tensor_trust_attacks", "Tensor Trust")))
+
+    n = pipe["runs"]["planted_spikee_seeds/budget"]["inputs"]
+    text = ("**Window budget for long inputs.** The screener shows the transformer at most `max_model_windows` "
+            "windows of one input (default 4): of the windows past the gate, those tier 1 scores highest. The "
+            "tables above are unaffected for inputs of up to four windows (about 400 tokens), which is nearly "
+            "every corpus text. On long tool output the verdict is the maximum over many windows. Measured with "
+            "`training/pipeline_check.py` (the Rust binary's `guardrail replay --kind input`, default policy "
+            "pointing at this directory) on the shared synthetic tool output (no injections) cut into 100 kB "
+            f"inputs: {got(pipe, 'clean_8mb/budget')} inputs are denied with the budget, "
+            f"{got(pipe, 'clean_8mb/every_window')} with every window scored. The budget's cost: an attack in a "
+            "long input is seen by the transformer only when tier 1 ranks its window among the input's top four. "
+            f"With one attack text planted in the middle of each of {n} such inputs, the whole pipeline "
+            f"(heuristics included) stopped {planted(pipe, 'budget')} of {n}; with every window scored "
+            f"{planted(pipe, 'every_window')}, and {got(pipe, 'clean_2mb/every_window')} of the same inputs "
+            "without an attack. A short attack mixed into a window of log lines scores far below the same text "
+            "alone (mean pooling dilutes it), with or without the budget.")
+    if old is not None:
+        text += (f" The {old_name}, same runs: {got(old, 'clean_8mb/budget')} and "
+                 f"{got(old, 'clean_8mb/every_window')} clean inputs denied; planted attacks stopped "
+                 f"{planted(old, 'budget')} with the budget, {planted(old, 'every_window')} with every window "
+                 f"scored, and {got(old, 'clean_2mb/every_window')} clean inputs flagged that way.")
+    return text + "\n"
 
 
 def main():
@@ -44,6 +94,10 @@ def main():
     ap.add_argument("--compare", default=None,
                     help="a loso.json of an earlier model, compared per source (transformer and cascade)")
     ap.add_argument("--compare-name", default="earlier model")
+    ap.add_argument("--pipeline", default=str(c.WORK / "pipeline.json"),
+                    help="pipeline_check.py's results for this model (long tool output through the Rust screener)")
+    ap.add_argument("--pipeline-compare", default=None,
+                    help="pipeline_check.py's results for the --compare model")
     a = ap.parse_args()
     out = Path(a.out)
     loso = json.loads(Path(a.loso).read_text())
@@ -93,6 +147,21 @@ def main():
         w(f"| `{name}` | {v['rows']} | {v['injection']} | {v['benign']} | {'; '.join(v['licenses'])} | {origin} |")
     w("\n`tensor_trust_attacks` carries no licence file upstream (research release); it is used for "
       "training and evaluation only, and no text of it ships in this directory.\n")
+    for path in fin.get("extra") or ():
+        extra = [json.loads(l) for l in (c.HERE / path).read_text(encoding="utf-8").splitlines() if l.strip()]
+        units = {r["source"].split(":")[0] for r in extra}
+        rust = sum(1 for r in extra if r["source"].startswith("crate "))
+        lic = {}
+        for r in extra:
+            lic[r["license"]] = lic.get(r["license"], 0) + 1
+        top = sorted(lic.items(), key=lambda kv: -kv[1])[:4]
+        w(f"Training-only benign code (`{Path(path).name}`, written by `training/local_negatives.py`): "
+          f"{len(extra)} slices of 500–2000 characters, {rust} from Rust crates of the repository's `Cargo.lock` "
+          f"(the local cargo registry) and {len(extra) - rust} from the Python packages of the pinned training "
+          f"environment, {len(units)} crates and packages in all; no crate that `benign_code` quotes is used, so "
+          "that source stays unseen when it is held out. Licences are the crates' and packages' own (most "
+          "common: " + "; ".join(f"{k} ({v})" for k, v in top) + "). These texts are in every fold's training "
+          "and calibration data and are never a test fold; none of them ships here.\n")
 
     w("## Method\n")
     w(f"1. **Windows.** Text is tokenized with `tokenizer.json` without special tokens. A text of n ≤ "
@@ -128,11 +197,11 @@ def main():
           f"head included, are (1 − α)·start + α·tuned with α = {fin.get('alpha', 1.0):g} (start: the base "
           "encoder and the step-4 head); that encoder is exported and quantized as in step 3 with the head "
           "appended, and the threshold is chosen on the int8 graph's scores. Why not the fully tuned weights "
-          "(α = 1): on 8 MB of synthetic agent tool output cut into 100 kB inputs (no injections; the "
-          "project README's input-throughput run), they flagged 18 of 81 inputs, against 2 for the "
-          "earlier frozen-encoder model and 1 at α = 0.5 (`guardrail replay --kind input`). Fine-tuning "
-          "picks up the corpus's wording (\"your response\" in word-salad log lines scored up to 0.97); "
-          "interpolating back keeps part of the gain on held-out corpus sources and not that failure.")
+          "(α = 1): fine-tuning picks up the corpus's wording. Measured before the training-only code "
+          "negatives were added, on 8 MB of synthetic agent tool output cut into 100 kB inputs (no "
+          "injections), α = 1 flagged 18 of 81 inputs, the frozen-encoder model 2 and α = 0.5 1 "
+          "(\"your response\" in word-salad log lines scored up to 0.97); interpolating back keeps part "
+          "of the gain on held-out corpus sources and not that failure.")
     w("6. **Threshold.** 20% of each source's benign texts are held back from fitting (seeded split). "
       f"The threshold is the smallest t with ≤ 1% of those held-back texts scoring ≥ t: "
       f"**t = {fin['threshold']:.6f}** (decision: `score >= t` → injection).\n")
@@ -215,7 +284,7 @@ def main():
           f"{v.get('windows', '–')} | {fmt(v.get('gate_pass_windows'))} |")
     w("")
 
-    w("## Speed (this machine: 2-core AMD EPYC, AVX2, no VNNI; onnxruntime 1.31.1, 1 intra-op thread, batch 1)\n")
+    w(f"## Speed (this machine: {cpu_name()}; onnxruntime 1.31.1, 1 intra-op thread, batch 1)\n")
     w("| tokens in window | p50 ms | p90 ms |\n|---:|---:|---:|")
     for k, v in lat.items():
         w(f"| {k} | {v['p50_ms']:.1f} | {v['p90_ms']:.1f} |")
@@ -261,8 +330,10 @@ def main():
       "transformer: attacks phrased unlike the training data's (no shared words or byte 4-grams), attacks in "
       "scripts/languages with few training examples, and paraphrases built to avoid trigger words. The LOSO "
       "table above shows the cost: compare the cascade's TPR with the transformer's per source.\n")
-    # Measured with the Rust screener (`benches/examples/input_throughput.rs`), not by this script.
-    w("**Window budget for long inputs.** The screener shows the transformer at most `max_model_windows` windows of one input (default 4): of the windows past the gate, those tier 1 scores highest. The tables above are unaffected for inputs of up to four windows (about 400 tokens), which is nearly every corpus text; on `bipia`, `neuralchemy_core` and `benign_code` replayed through the Rust pipeline, the budget changed one decision out of 9,742 (flagged TPR 0.7974 → 0.7971, FPR 0.0147 both ways). Without it, long tool output is both slow and noisy: the verdict is the maximum over hundreds of windows, and on the shared synthetic tool output (no injections) cut into 100 kB inputs 23–29% of inputs were denied at 0.12 MB/s; with it, 1 of 81 inputs (1.2%) is denied at 1.48 MB/s on one core. The cost: an attack in a long input is only seen by the transformer when tier 1 ranks its window among the input's top four. With one attack text planted in the middle of each of 21 such 100 kB inputs, the whole pipeline (heuristics included) stopped 9 (spikee seeds), 4 (neuralchemy) and 18 (Tensor Trust) of 21; with every window scored it stopped 13, 8 and 18, but it also stopped 6 of the 21 inputs with no attack in them. A short attack mixed into a window of log lines scores far below the same text alone (mean pooling dilutes it), with or without the budget.\n")
+    pipe = json.loads(Path(a.pipeline).read_text()) if Path(a.pipeline).exists() else None
+    if pipe is not None:
+        w(pipeline_paragraph(pipe, json.loads(Path(a.pipeline_compare).read_text()) if a.pipeline_compare else None,
+                             a.compare_name))
 
     w("Only `model.onnx`'s own score is the shipped decision (`config.json` threshold). The combined score "
       "(both models' logits averaged) measured best in LOSO; using it needs the runtime to compute tier 1 on every "

@@ -82,7 +82,31 @@ def session(path: Path, threads: int = 1):
     so.intra_op_num_threads = threads
     so.inter_op_num_threads = 1
     so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    precise(so)
     return ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+
+
+def int8_saturates() -> bool:
+    """Whether ONNX Runtime's default int8 kernel saturates here: x86 without VNNI adds pairs of
+    u8 x s8 products in 16-bit lanes (the Rust runtime's ``int8_saturates``)."""
+    import platform
+
+    if platform.machine() not in ("x86_64", "AMD64"):
+        return False
+    try:
+        cpuinfo = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return True
+    flags = next((l.split(":", 1)[1].split() for l in cpuinfo.splitlines() if l.startswith("flags")), [])
+    return not ({"avx512_vnni", "avx_vnni"} & set(flags))
+
+
+def precise(so) -> None:
+    """Exact int8 products on every x86 CPU, as the Rust runtime asks: where the default kernel
+    saturates, the session uses the exact (slower) u8 x u8 kernel, so the same model scores the
+    same on CPUs with and without VNNI."""
+    if int8_saturates():
+        so.add_session_config_entry("session.x64quantprecision", "1")
 
 
 def latency_ms(path: Path, seq_len: int, runs: int = 30, warmup: int = 5, threads: int = 1) -> dict:

@@ -82,9 +82,11 @@ def main():
     ap.add_argument("--alpha", type=float, default=1.0,
                     help="with --finetune: weight interpolation between the frozen start (0) and the tuned model (1)")
     ap.add_argument("--t1-keep", type=float, default=0.99)
+    ap.add_argument("--extra", nargs="*", default=[],
+                    help="training-only benign files (e.g. work/local_code.jsonl), as in eval.py")
     a = ap.parse_args()
     c.seed_everything()
-    rows = c.load_corpus(a.corpus)
+    rows, _ = c.load_with_extra(a.corpus, a.extra)
     win_row, win_ids, spans = f.window_table(rows)
     per_row = h.window_index(win_row, len(rows))
     all_idx = np.arange(len(rows))
@@ -98,7 +100,7 @@ def main():
         # frozen-encoder head (fp32 embeddings), encoder and head tuned together, weights
         # interpolated toward the start by --alpha; windows are scored by the int8 export.
         X = f.torch_embeddings(rows, depths=(a.depth,))[a.depth]
-        tag = f"ft{a.finetune}x{a.ft_samples}"
+        tag = f"ft{a.finetune}x{a.ft_samples}" + ("-x" + f.corpus_key(rows)[:8] if a.extra else "")
         head0, tuned = finetune.tuned_state(
             rows, per_row, win_ids, X, fit_rows, a.depth, a.finetune, a.ft_samples, tag, cache=True)
         int8, fp32, coef, bias, state = finetune.interpolated_int8(head0, tuned, a.depth, a.alpha, tag)
@@ -150,7 +152,7 @@ def main():
     np.savez(out_dir / "tier1.npz", coef=t1w.astype(np.float32), bias=t1b)
     info = {
         "depth": a.depth, "finetune_epochs": a.finetune, "ft_samples": a.ft_samples,
-        "alpha": a.alpha if a.finetune else None, "encoder_tag": tag,
+        "alpha": a.alpha if a.finetune else None, "encoder_tag": tag, "extra": a.extra,
         "encoder_int8": str(int8), "encoder_fp32": str(fp32), "encoder_int8_sha256": file_sha(int8),
         "threshold": thr["tier2"], "tier1_threshold": thr["tier1"], "cascade_threshold": thr["cascade"],
         "tier1_gate": gate, "tier1_keep": a.t1_keep, "gate_pass_windows_cal": cal_pass,

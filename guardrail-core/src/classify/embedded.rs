@@ -15,7 +15,7 @@ pub const BUILTIN_DIR: &str = "builtin:injection-minilm";
 
 /// SHA-256 of the compiled-in model's `SHA256SUMS`: the pin the embedded default policy uses.
 pub const BUILTIN_SHA256SUMS: &str =
-    "3bcce37e5755f6492e9f8da4935400553648822093a73287a5a84c52c77f660e";
+    "0003ed14f07f3765fdbb69c054cc2600e2cc79703bcc4966cc16e15e1ce31eb3";
 
 /// True when `dir` names the compiled-in model.
 pub fn is_builtin(dir: &Path) -> bool {

@@ -1,0 +1,158 @@
+"""Benign code from this machine's own dependencies, as extra training negatives.
+
+The shared corpus has one source of benign code (`benign_code`: CPython's standard library and
+some crates). Held out, it is the test of how often the classifier flags code it has never seen,
+so its files must not also be training data. This script takes code from elsewhere: the Rust
+crates of the repository's `Cargo.lock` (from the local cargo registry, which `cargo fetch`
+fills) and the Python packages of the training environment (`.venv`, pinned by
+requirements.txt), minus every crate that `benign_code` quotes. Texts are slices of whole lines,
+500-2000 characters, at most three per file, drawn with the project seed.
+
+Each row is `{"text", "label": "benign", "source", "license"}`; the source names the crate or
+package and file, the licence is the crate's or package's own (from its metadata).
+
+Usage: python local_negatives.py [--out work/local_code.jsonl] [--n 3000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import json
+import os
+import random
+import re
+import tomllib
+from pathlib import Path
+
+import common as c
+
+REGISTRY = Path(os.environ.get("CARGO_HOME", Path.home() / ".cargo")) / "registry" / "src"
+SITE = c.REPO / ".venv" / "lib" / "python3.11" / "site-packages"
+# Tooling rather than code a tool output would show; and the CUDA wheels, which are data.
+SKIP_PY = {"pip", "setuptools", "_distutils_hack", "pkg_resources", "nvidia", "cuda", "triton"}
+MIN_CHARS, MAX_CHARS, PER_FILE = 500, 2000, 3
+
+
+def quoted_crates(corpus: Path) -> set[str]:
+    """Crate names that the shared benign_code source takes files from."""
+    names = set()
+    path = corpus / "benign_code.jsonl"
+    if path.exists():
+        for line in path.open(encoding="utf-8"):
+            m = re.search(r"crate source: ([A-Za-z0-9_\-]+?)-\d+\.\d+[^/]*/", json.loads(line).get("source", ""))
+            if m:
+                names.add(m.group(1))
+    return names
+
+
+def rust_files(exclude: set[str]):
+    lock = tomllib.loads((c.REPO / "Cargo.lock").read_text())
+    for pkg in sorted(lock.get("package", []), key=lambda p: (p["name"], p["version"])):
+        if pkg["name"] in exclude or "source" not in pkg:
+            continue
+        dirs = sorted(glob.glob(str(REGISTRY / "*" / f"{pkg['name']}-{pkg['version']}")))
+        if not dirs:
+            continue
+        root = Path(dirs[0])
+        try:
+            lic = tomllib.loads((root / "Cargo.toml").read_text()).get("package", {}).get("license", "")
+        except (OSError, tomllib.TOMLDecodeError):
+            lic = ""
+        for f in sorted(root.rglob("*.rs")):
+            yield f"crate {pkg['name']}-{pkg['version']}: {f.relative_to(root)}", f, lic or "see crate"
+
+
+def python_files():
+    if not SITE.is_dir():
+        return
+    licences = {}
+    for meta in SITE.glob("*.dist-info/METADATA"):
+        name, lic = meta.parent.name.split("-")[0].lower(), ""
+        for line in meta.read_text(errors="replace").splitlines():
+            if line.startswith(("License-Expression:", "License:")):
+                lic = line.split(":", 1)[1].strip()[:80]
+                break
+            if not line:
+                break
+        licences[name] = lic
+    for top in sorted(p for p in SITE.iterdir() if p.is_dir() and not p.name.endswith((".dist-info", ".libs"))):
+        if top.name in SKIP_PY or top.name.startswith("__"):
+            continue
+        lic = licences.get(top.name.lower(), "") or "see package"
+        for f in sorted(top.rglob("*.py")):
+            yield f"python package {top.name}: {f.relative_to(SITE)}", f, lic
+
+
+def round_robin(files, rng: random.Random):
+    """The files in a shuffled order that takes one file from each crate or package in turn, so
+    that no large package (torch, tokio) dominates."""
+    groups: dict[str, list] = {}
+    for f in files:
+        groups.setdefault(f[0].split(":")[0], []).append(f)
+    order = sorted(groups)
+    rng.shuffle(order)
+    for g in order:
+        rng.shuffle(groups[g])
+    while order:
+        for g in list(order):
+            if groups[g]:
+                yield groups[g].pop()
+            else:
+                order.remove(g)
+
+
+def slices(text: str, rng: random.Random):
+    lines = text.splitlines(keepends=True)
+    starts = list(range(len(lines)))
+    rng.shuffle(starts)
+    taken: list[tuple[int, int]] = []
+    for s in starts:
+        if len(taken) == PER_FILE:
+            break
+        want = rng.randint(MIN_CHARS, MAX_CHARS)
+        e, size = s, 0
+        while e < len(lines) and size < want:
+            size += len(lines[e])
+            e += 1
+        if size < MIN_CHARS or any(a < e and s < b for a, b in taken):
+            continue
+        chunk = "".join(lines[s:e]).strip("\n")
+        if chunk.strip():
+            taken.append((s, e))
+            yield chunk
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--out", default=str(c.WORK / "local_code.jsonl"))
+    ap.add_argument("--n", type=int, default=3000, help="texts to write (half Rust, half Python)")
+    ap.add_argument("--corpus", default=str(c.DEFAULT_CORPUS))
+    a = ap.parse_args()
+    rng = random.Random(c.SEED)
+    exclude = quoted_crates(Path(a.corpus))
+    out = []
+    for files, share in ((list(rust_files(exclude)), a.n // 2), (list(python_files()), a.n - a.n // 2)):
+        got = 0
+        for source, path, lic in round_robin(files, rng):
+            if got >= share:
+                break
+            try:
+                text = path.read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError):
+                continue
+            for chunk in slices(text, rng):
+                out.append({"text": chunk, "label": "benign", "source": source, "license": lic})
+                got += 1
+                if got >= share:
+                    break
+        print(f"{got} texts from {len(files)} files")
+    Path(a.out).parent.mkdir(parents=True, exist_ok=True)
+    with open(a.out, "w", encoding="utf-8") as fh:
+        for r in out:
+            fh.write(json.dumps(r, ensure_ascii=False) + "\n")
+    print(f"wrote {len(out)} rows to {a.out} (excluded {len(exclude)} crates quoted by benign_code)")
+
+
+if __name__ == "__main__":
+    main()
