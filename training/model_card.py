@@ -102,6 +102,9 @@ def main():
     out = Path(a.out)
     loso = json.loads(Path(a.loso).read_text())
     fin = json.loads((c.WORK / "final" / "final.json").read_text())
+    if not Path(a.pipeline).exists():
+        raise SystemExit(f"{a.pipeline} is missing: run pipeline_check.py first (the card quotes its long-input counts)")
+    pipe = json.loads(Path(a.pipeline).read_text())
     ver = json.loads((c.WORK / "final" / "verify.json").read_text())
     sources = json.loads((Path(a.corpus) / "SOURCES.json").read_text())
     summ = loso["summary"]
@@ -148,7 +151,7 @@ def main():
     w("\n`tensor_trust_attacks` carries no licence file upstream (research release); it is used for "
       "training and evaluation only, and no text of it ships in this directory.\n")
     for path in fin.get("extra") or ():
-        extra = [json.loads(l) for l in (c.HERE / path).read_text(encoding="utf-8").splitlines() if l.strip()]
+        extra = [json.loads(l) for l in Path(path).read_text(encoding="utf-8").splitlines() if l.strip()]
         units = {r["source"].split(":")[0] for r in extra}
         rust = sum(1 for r in extra if r["source"].startswith("crate "))
         lic = {}
@@ -330,10 +333,8 @@ def main():
       "transformer: attacks phrased unlike the training data's (no shared words or byte 4-grams), attacks in "
       "scripts/languages with few training examples, and paraphrases built to avoid trigger words. The LOSO "
       "table above shows the cost: compare the cascade's TPR with the transformer's per source.\n")
-    pipe = json.loads(Path(a.pipeline).read_text()) if Path(a.pipeline).exists() else None
-    if pipe is not None:
-        w(pipeline_paragraph(pipe, json.loads(Path(a.pipeline_compare).read_text()) if a.pipeline_compare else None,
-                             a.compare_name))
+    w(pipeline_paragraph(pipe, json.loads(Path(a.pipeline_compare).read_text()) if a.pipeline_compare else None,
+                         a.compare_name))
 
     w("Only `model.onnx`'s own score is the shipped decision (`config.json` threshold). The combined score "
       "(both models' logits averaged) measured best in LOSO; using it needs the runtime to compute tier 1 on every "

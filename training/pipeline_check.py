@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import os
 import re
 import subprocess
 import sys
@@ -56,7 +55,8 @@ def cut(text: str, size: int = CHUNK) -> list[str]:
 def plant(inputs: list[str], attacks: list[str]) -> list[str]:
     out = []
     for i, text in enumerate(inputs):
-        half = text.encode("utf-8")[: len(text.encode("utf-8")) // 2]
+        data = text.encode("utf-8")
+        half = data[: len(data) // 2]
         nl = half.rfind(b"\n")
         mid = len(half[: nl + 1].decode("utf-8", "ignore")) if nl != -1 else 0
         out.append(text[:mid] + attacks[i % len(attacks)] + "\n" + text[mid:])
@@ -80,9 +80,8 @@ def policy(model: Path, windows: int | None) -> str:
 
 
 def replay(binary: Path, config: Path, corpus: Path) -> dict:
-    env = dict(os.environ)
     run = subprocess.run([str(binary), "replay", "--kind", "input", "--config", str(config), "--corpus",
-                          str(corpus)], capture_output=True, text=True, env=env)
+                          str(corpus)], capture_output=True, text=True)
     lines = [l for l in run.stdout.splitlines() if l.startswith("{")]
     if not lines:
         sys.exit(f"guardrail replay failed ({run.returncode}): {run.stderr[-2000:]}")

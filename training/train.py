@@ -28,6 +28,8 @@ import argparse
 import hashlib
 import json
 
+from pathlib import Path
+
 import numpy as np
 
 import common as c
@@ -152,7 +154,8 @@ def main():
     np.savez(out_dir / "tier1.npz", coef=t1w.astype(np.float32), bias=t1b)
     info = {
         "depth": a.depth, "finetune_epochs": a.finetune, "ft_samples": a.ft_samples,
-        "alpha": a.alpha if a.finetune else None, "encoder_tag": tag, "extra": a.extra,
+        "alpha": a.alpha if a.finetune else None, "encoder_tag": tag,
+        "extra": [str(Path(p).resolve()) for p in a.extra],
         "encoder_int8": str(int8), "encoder_fp32": str(fp32), "encoder_int8_sha256": file_sha(int8),
         "threshold": thr["tier2"], "tier1_threshold": thr["tier1"], "cascade_threshold": thr["cascade"],
         "tier1_gate": gate, "tier1_keep": a.t1_keep, "gate_pass_windows_cal": cal_pass,
