@@ -156,10 +156,26 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("guardrail: {e:#}");
+            eprintln!("guardrail: {}", error_chain(&e));
             ExitCode::from(2)
         }
     }
+}
+
+/// The error and its causes, `: `-joined, leaving out a cause whose text the message before it
+/// already ends with (library errors quote their source in their own message).
+fn error_chain(e: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if out.is_empty() {
+            out = text;
+        } else if !out.ends_with(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+    }
+    out
 }
 
 fn load_guard(config: Option<&Path>) -> Result<Guard> {
@@ -267,4 +283,24 @@ fn verify_weights(hashes: &Path, dir: &Path, threads: usize) -> Result<ExitCode>
     } else {
         ExitCode::from(1)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cause_that_its_error_quotes_is_printed_once() {
+        let io = || std::io::Error::new(std::io::ErrorKind::NotFound, "no such file");
+        let quoted = anyhow::Error::new(guardrail_core::replay::ReplayError::Io {
+            path: "c.jsonl".into(),
+            source: io(),
+        });
+        assert_eq!(
+            error_chain(&quoted),
+            "cannot read corpus `c.jsonl`: no such file"
+        );
+        let wrapped = anyhow::Error::new(io()).context("cannot open `p`");
+        assert_eq!(error_chain(&wrapped), "cannot open `p`: no such file");
+    }
 }

@@ -172,7 +172,8 @@ impl PiiLines {
     }
 
     /// Writes `bytes` to `out` with the PII of every complete line replaced; holds back an
-    /// incomplete line until its end arrives (or `last`). A line that is not UTF-8 passes as is.
+    /// incomplete line until its end arrives (or `last`). In a line that is not UTF-8, every
+    /// valid stretch is scanned.
     fn redact(
         &mut self,
         pii: &PiiScanner,
@@ -183,12 +184,8 @@ impl PiiLines {
     ) -> std::io::Result<()> {
         self.pending.extend_from_slice(bytes);
         while let Some(line) = self.next_line(last) {
-            let Ok(text) = std::str::from_utf8(&line) else {
-                out.write_all(&line)?;
-                continue;
-            };
             let mut at = 0usize;
-            for f in pii.scan(text) {
+            for f in pii.scan_bytes(&line) {
                 let (Some(before), Some(value)) = (line.get(at..f.start), line.get(f.start..f.end))
                 else {
                     continue;
@@ -203,7 +200,8 @@ impl PiiLines {
     }
 
     /// PII findings of every complete line (offsets into the whole stream); holds back an
-    /// incomplete line like [`PiiLines::redact`]. A line that is not UTF-8 is skipped.
+    /// incomplete line like [`PiiLines::redact`]; like it, scans the valid stretches of a line
+    /// that is not UTF-8.
     fn feed(
         &mut self,
         pii: &PiiScanner,
@@ -213,15 +211,13 @@ impl PiiLines {
         self.pending.extend_from_slice(chunk);
         let mut found = Vec::new();
         while let Some(line) = self.next_line(last) {
-            if let Ok(text) = std::str::from_utf8(&line) {
-                for f in pii.scan(text) {
-                    found.push((
-                        f.entity_type,
-                        self.offset + f.start,
-                        self.offset + f.end,
-                        f.score,
-                    ));
-                }
+            for f in pii.scan_bytes(&line) {
+                found.push((
+                    f.entity_type,
+                    self.offset + f.start,
+                    self.offset + f.end,
+                    f.score,
+                ));
             }
             self.offset += line.len();
         }

@@ -483,6 +483,7 @@ impl ToolSpec {
                 let mut path = Vec::new();
                 for (key, value) in args {
                     path.push(PathSeg::Key(key));
+                    key_arg(key, &path, &mut f)?;
                     self.walk(value, &mut path, &mut f)?;
                     path.pop();
                 }
@@ -520,6 +521,7 @@ impl ToolSpec {
             Value::Object(map) => {
                 for (key, item) in map {
                     path.push(PathSeg::Key(key));
+                    key_arg(key, path, f)?;
                     self.walk(item, path, f)?;
                     path.pop();
                 }
@@ -528,6 +530,24 @@ impl ToolSpec {
             Value::Null | Value::Bool(_) | Value::Number(_) => Ok(()),
         }
     }
+}
+
+/// An object key of a custom tool's arguments, checked as text: a model chooses keys as
+/// freely as values (where the schema allows other keys), so a secret or hidden characters
+/// can ride in one. Its pointer is the member's.
+fn key_arg<'c, E>(
+    key: &'c str,
+    path: &[PathSeg<'c>],
+    f: &mut impl FnMut(StringArg<'c>, &dyn Fn() -> Cow<'static, str>) -> Result<(), E>,
+) -> Result<(), E> {
+    let snapshot = path.to_vec();
+    f(
+        StringArg {
+            value: key,
+            kind: ArgKind::Text,
+        },
+        &move || Cow::Owned(pointer_of(&snapshot)),
+    )
 }
 
 fn compile_schema<F: jsonschema::json::Json>(
@@ -755,9 +775,13 @@ mod tests {
         assert_eq!(
             seen,
             vec![
+                // Every key is text; its pointer is its member's.
+                ("/files".to_owned(), ArgKind::Text),
                 ("/files/0".to_owned(), ArgKind::Path),
                 ("/files/1".to_owned(), ArgKind::Path),
                 ("/note".to_owned(), ArgKind::Text),
+                ("/note".to_owned(), ArgKind::Text),
+                ("/repo".to_owned(), ArgKind::Text),
                 ("/repo".to_owned(), ArgKind::Url),
             ]
         );

@@ -364,7 +364,14 @@ impl Classifier {
         let mut out = Vec::with_capacity(windows.len());
         for batch in windows.chunks(self.batch_size) {
             for logits in self.run_batch(batch)? {
-                out.push(probability(&logits, self.positive));
+                let p = probability(&logits, self.positive);
+                // A NaN would sort above every score and compare below every threshold.
+                if !p.is_finite() {
+                    return Err(ClassifyError::Inference(format!(
+                        "the model returned logits {logits:?}, which give no probability"
+                    )));
+                }
+                out.push(p);
             }
         }
         Ok(out)
@@ -1030,6 +1037,9 @@ mod tests {
         assert!((probability(&[-2.0, 2.0], 1) - 1.0 / (1.0 + (-4.0f32).exp())).abs() < 1e-6);
         assert!((probability(&[0.0], 0) - 0.5).abs() < 1e-6);
         assert!(probability(&[1000.0, -1000.0], 1) < 1e-6);
+        // What score_windows refuses (a deny upstream) rather than compares.
+        assert!(!probability(&[f32::NAN, 0.0], 1).is_finite());
+        assert!(!probability(&[f32::INFINITY, f32::INFINITY], 1).is_finite());
     }
 
     #[test]

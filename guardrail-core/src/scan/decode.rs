@@ -3,7 +3,8 @@
 
 use serde::Serialize;
 
-/// Most decoded views made for one input (all depths together).
+/// Most decoded views made for one input of up to 64 KiB (all depths together); a longer
+/// input gets one view per KiB. Decodable text past the limit fails the scan closed.
 pub const MAX_VIEWS: usize = 64;
 /// Most decoded bytes made for one input (all views together).
 pub const MAX_DECODED_BYTES: usize = 1 << 20;
@@ -39,18 +40,43 @@ impl Encoding {
     }
 }
 
-/// Work left for one input's decoded views.
+/// Work left for one input's decoded views, and where it ran out.
 #[derive(Debug)]
 pub(crate) struct Budget {
     views: usize,
     bytes: usize,
+    exhausted_at: Option<usize>,
 }
 
 impl Budget {
-    pub(crate) fn new(_input_len: usize) -> Self {
+    pub(crate) fn new(input_len: usize) -> Self {
         Budget {
-            views: MAX_VIEWS,
+            views: MAX_VIEWS.max(input_len / 1024),
             bytes: MAX_DECODED_BYTES,
+            exhausted_at: None,
+        }
+    }
+
+    /// The first offset of the original text from which a decodable run was not (wholly)
+    /// decoded because a limit was reached: the view count, the decoded bytes or the longest
+    /// run. What lies beyond it was not scanned in decoded form, so a caller fails closed there.
+    pub(crate) fn exhausted_at(&self) -> Option<usize> {
+        self.exhausted_at
+    }
+
+    fn exhaust(&mut self, at: usize) {
+        self.exhausted_at = Some(self.exhausted_at.map_or(at, |e| e.min(at)));
+    }
+}
+
+/// Offset `at` of `text` (a view's bytes when `parent` is set) in the original text.
+fn origin(parent: Option<&View>, at: usize) -> usize {
+    match parent {
+        None => at,
+        // A position past the view's end maps to its last byte's span.
+        Some(p) => {
+            let i = at.min(p.bytes.len().saturating_sub(1));
+            p.map_span(i, i + 1).map_or(0, |m| m.0)
         }
     }
 }
@@ -252,10 +278,18 @@ pub(crate) fn views(text: &[u8], parent: Option<&View>, budget: &mut Budget, out
         let run = text.get(start..end).unwrap_or(&[]);
         let all_hex = all & HEX != 0;
         if all_hex && run.len() >= MIN_HEX_RUN {
+            let before = out.len();
             push_hex(text, start, end, parent, budget, out);
+            if out.len() == before {
+                // One stray digit in front (`a` + hex) shifts every pair.
+                push_hex(text, start + 1, end, parent, budget, out);
+            }
         } else if any & (LOWER | UPPER | DIGIT) == LOWER | UPPER | DIGIT {
             let before = out.len();
             push_b64(text, start, end.min(start + MAX_RUN), parent, budget, out);
+            if out.len() > before && end - start > MAX_RUN {
+                budget.exhaust(origin(parent, start + MAX_RUN));
+            }
             if out.len() == before && run.iter().any(|b| matches!(b, b'-' | b'_')) {
                 // A prefix or separators before the payload (`key_QUtJQ...`): try the pieces.
                 let mut s = start;
@@ -272,9 +306,21 @@ pub(crate) fn views(text: &[u8], parent: Option<&View>, budget: &mut Budget, out
                     push_b64(text, s, end, parent, budget, out);
                 }
             }
+            // Characters in front of the payload (`A` + base64) shift its 6-bit groups:
+            // decoding from the next three offsets finds it.
+            for k in 1..4 {
+                if out.len() > before || end - start < MIN_B64_RUN + k {
+                    break;
+                }
+                let e = end.min(start + k + MAX_RUN);
+                push_b64(text, start + k, e, parent, budget, out);
+                if out.len() > before && end - start - k > MAX_RUN {
+                    budget.exhaust(origin(parent, e));
+                }
+            }
         }
         i = pad_end.max(end);
-        if budget.views == 0 || budget.bytes == 0 {
+        if budget.exhausted_at.is_some() {
             return;
         }
     }
@@ -383,7 +429,11 @@ fn push_view(
     budget: &mut Budget,
     out: &mut Vec<View>,
 ) {
-    if budget.views == 0 || bytes.len() > budget.bytes || !printable(&bytes) {
+    if !printable(&bytes) {
+        return;
+    }
+    if budget.views == 0 || bytes.len() > budget.bytes {
+        budget.exhaust(spans.first().map_or(0, |s| origin(parent, s.0)));
         return;
     }
     if let Some(p) = parent {
@@ -414,7 +464,7 @@ fn push_b64(
     let run = text.get(start..end).unwrap_or(&[]);
     // Base64-looking runs in arguments are mostly paths and identifiers (`/` counts as a
     // base64 digit), whose decoding is binary noise: settle that without allocating.
-    if budget.views == 0 || !decodes_printable(run) {
+    if !decodes_printable(run) {
         return;
     }
     let bytes = base64_lenient(run);
@@ -444,6 +494,7 @@ fn push_hex(
     budget: &mut Budget,
     out: &mut Vec<View>,
 ) {
+    let cut = end > start + MAX_RUN;
     let end = end.min(start + MAX_RUN);
     let run = text.get(start..end).unwrap_or(&[]);
     let mut bytes = Vec::with_capacity(run.len() / 2);
@@ -458,7 +509,11 @@ fn push_hex(
         bytes.push(h << 4 | l);
         spans.push((start + 2 * i, start + 2 * i + 2));
     }
+    let before = out.len();
     push_view(bytes, spans, Encoding::Hex, parent, budget, out);
+    if cut && out.len() > before {
+        budget.exhaust(origin(parent, end));
+    }
 }
 
 fn percent_views(text: &[u8], parent: Option<&View>, budget: &mut Budget, out: &mut Vec<View>) {
@@ -503,7 +558,7 @@ fn percent_views(text: &[u8], parent: Option<&View>, budget: &mut Budget, out: &
         if escapes > 0 {
             push_view(bytes, spans, Encoding::Percent, parent, budget, out);
         }
-        if budget.views == 0 {
+        if budget.exhausted_at.is_some() {
             return;
         }
     }

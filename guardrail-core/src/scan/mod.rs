@@ -101,20 +101,13 @@ impl FindingKind {
 
 /// `secrets` (sorted, non-overlapping, as [`SecretScanner::scan`] returns them) together with
 /// the PII that `pii` finds in `text`, sorted by start; a PII finding that overlaps a secret is
-/// dropped (the secret's placeholder covers it). Text that is not UTF-8 is scanned for PII up to
-/// its first invalid byte. The result can go to [`redact`].
+/// dropped (the secret's placeholder covers it). In text that is not UTF-8, every valid stretch
+/// between invalid bytes is scanned for PII. The result can go to [`redact`].
 pub fn with_pii(secrets: Vec<Finding>, pii: &pii::PiiScanner, text: &[u8]) -> Vec<Finding> {
-    let valid = match std::str::from_utf8(text) {
-        Ok(s) => s,
-        Err(e) => text
-            .get(..e.valid_up_to())
-            .and_then(|t| std::str::from_utf8(t).ok())
-            .unwrap_or(""),
-    };
     let mut secrets = secrets;
     secrets.sort_by_key(|f| (f.start, f.end));
     let mut all = Vec::with_capacity(secrets.len());
-    for f in pii.scan(valid) {
+    for f in pii.scan_bytes(text) {
         // Sorted and non-overlapping: only the last secret starting before this PII ends can
         // reach into it.
         let before = secrets.partition_point(|s| s.start < f.end);
@@ -213,15 +206,29 @@ mod tests {
             redact(text, &all, &Redaction::Label),
             b"mail [REDACTED:EMAIL_ADDRESS] key [REDACTED:github-pat] end".to_vec()
         );
-        // A PII span inside a secret is left to the secret; invalid UTF-8 ends the PII scan.
+        // A PII span inside a secret is left to the secret; an invalid byte does not end the
+        // PII scan.
         let url = b"postgres://app:Xk9vQ2mZ7pL4wR8tYb3N@db.example.com/x a@b.example.org \xff c@d.example.org";
         let all = with_pii(secrets.scan(url), &pii, url);
         let got: Vec<(&str, usize, usize)> =
             all.iter().map(|f| (&*f.rule, f.start, f.end)).collect();
         assert_eq!(
             got,
-            [("url-credentials", 15, 35), ("EMAIL_ADDRESS", 53, 68)],
-            "the e-mail look-alike over the password is dropped; nothing after the invalid byte"
+            [
+                ("url-credentials", 15, 35),
+                ("EMAIL_ADDRESS", 53, 68),
+                ("EMAIL_ADDRESS", 71, 86)
+            ],
+            "the e-mail look-alike over the password is dropped; the one after the invalid byte is not"
+        );
+        let led = b"\xff mail alice.smith@example.com ssn 536-22-1234";
+        assert_eq!(
+            redact(
+                led,
+                &with_pii(secrets.scan(led), &pii, led),
+                &Redaction::Label
+            ),
+            b"\xff mail [REDACTED:EMAIL_ADDRESS] ssn [REDACTED:US_SSN]".to_vec()
         );
     }
 }

@@ -352,6 +352,27 @@ impl PiiScanner {
         self.scan_mask(text, &mask)
     }
 
+    /// [`scan`](Self::scan) of bytes that may not be UTF-8: every valid UTF-8 stretch between
+    /// invalid bytes is scanned (offsets are into `bytes`), so a stray byte does not hide the
+    /// PII after it.
+    pub fn scan_bytes(&self, bytes: &[u8]) -> Vec<PiiFinding> {
+        if let Ok(text) = std::str::from_utf8(bytes) {
+            return self.scan(text);
+        }
+        let mut out = Vec::new();
+        let mut at = 0usize;
+        for chunk in bytes.utf8_chunks() {
+            let valid = chunk.valid();
+            out.extend(self.scan(valid).into_iter().map(|mut f| {
+                f.start += at;
+                f.end += at;
+                f
+            }));
+            at += valid.len() + chunk.invalid().len();
+        }
+        out
+    }
+
     /// Like [`scan`](Self::scan), restricted to `types` (names this scanner does not run are
     /// ignored); findings of other types neither appear nor compete in the merge.
     pub fn scan_types(&self, text: &str, types: &[&str]) -> Vec<PiiFinding> {

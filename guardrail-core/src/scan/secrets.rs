@@ -64,7 +64,7 @@ const REGEX_SIZE_LIMIT: usize = 1 << 20;
 /// searched for before running a rule.
 const MAX_REQUIRE_COST: u32 = 2500;
 /// Rule id of the fail-closed finding emitted when the window budget runs out.
-const BUDGET_RULE: &str = "scan-budget-exceeded";
+pub(crate) const BUDGET_RULE: &str = "scan-budget-exceeded";
 
 fn default_true() -> bool {
     true
@@ -669,8 +669,9 @@ impl SecretScanner {
                 // path's letters and slashes are base64's alphabet). With no view, the full
                 // scan below would find nothing either.
                 let mut views = Vec::new();
-                decode::views(text, None, &mut Budget::new(text.len()), &mut views);
-                if views.is_empty() {
+                let mut budget = Budget::new(text.len());
+                decode::views(text, None, &mut budget, &mut views);
+                if views.is_empty() && budget.exhausted_at().is_none() {
                     return Vec::new();
                 }
             }
@@ -714,6 +715,10 @@ impl SecretScanner {
         let first = raw.len();
         let summary = self.collect_summarized(text, raw);
         for r in raw.get(first..).unwrap_or(&[]) {
+            // A fail-closed span is not a secret: it is not handed on as one.
+            if r.rule == BUDGET_RULE_IDX {
+                continue;
+            }
             if let Some(s) = text.get(r.start..r.end) {
                 seen(r, s);
             }
@@ -733,11 +738,18 @@ impl SecretScanner {
             decode::views(&v.bytes, Some(v), &mut budget, &mut depth2);
         }
         views.append(&mut depth2);
+        // Decodable text left undecoded (a limit ran out) fails closed from where it starts.
+        if let Some(at) = budget.exhausted_at() {
+            raw.push(Raw::fail_closed(at.min(text.len()), text.len()));
+        }
         for v in &views {
             let mut inner = Vec::new();
             self.collect(&v.bytes, &mut inner);
             for r in inner {
                 if r.rule == BUDGET_RULE_IDX {
+                    // The view's scan ran out: fail closed from where that happened.
+                    let at = v.map_span(r.start, r.start + 1).map_or(0, |m| m.0);
+                    raw.push(Raw::fail_closed(at.min(text.len()), text.len()));
                     continue;
                 }
                 let Some((start, end)) = v.map_span(r.start, r.end) else {

@@ -144,9 +144,14 @@ impl SeenSecrets {
     }
 
     /// Records the secrets of findings made on `text` (plain findings only: for encoded ones,
-    /// use [`observe`](Self::observe), which records the decoded secret).
+    /// use [`observe`](Self::observe), which records the decoded secret). A fail-closed
+    /// finding (`scan-budget-exceeded`) marks text that was not scanned, not a secret, and is
+    /// not recorded.
     pub fn record(&mut self, text: &[u8], findings: &[Finding]) {
-        for f in findings.iter().filter(|f| f.encoding.is_none()) {
+        for f in findings
+            .iter()
+            .filter(|f| f.encoding.is_none() && &*f.rule != super::secrets::BUDGET_RULE)
+        {
             if let Some(s) = text.get(f.start..f.end) {
                 self.insert(s);
             }

@@ -357,9 +357,17 @@ impl TryFrom<pb::RedeemRequest> for RedeemRequest {
 }
 
 impl Context {
-    /// What a review is bound to besides the call: the goal and the task.
+    /// What a review is bound to besides the call: the goal and the task, each prefixed with
+    /// its length, so that no goal/task pair reads the same as another (`"a\ntask=b"`, `""`
+    /// against `"a"`, `"b"`).
     pub fn binding(&self) -> String {
-        format!("goal={}\ntask={}", self.goal_id, self.task_id)
+        format!(
+            "goal={}:{}\ntask={}:{}",
+            self.goal_id.len(),
+            self.goal_id,
+            self.task_id.len(),
+            self.task_id
+        )
     }
 }
 
@@ -593,6 +601,18 @@ impl From<&Finding> for pb::OutputFinding {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bindings_of_different_goal_task_pairs_differ() {
+        let ctx = |goal: &str, task: &str| Context {
+            goal_id: goal.into(),
+            task_id: task.into(),
+            lane: String::new(),
+        };
+        assert_ne!(ctx("a\ntask=b", "").binding(), ctx("a", "b").binding());
+        assert_ne!(ctx("a", "").binding(), ctx("", "a").binding());
+        assert_eq!(ctx("g", "t").binding(), ctx("g", "t").binding());
+    }
 
     #[test]
     fn context_fields_are_limited() {

@@ -162,6 +162,89 @@ fn base64_encoded_aws_key_maps_back() {
     );
 }
 
+/// The rule ids and spans of `text`'s findings with decoded views.
+fn decoded_findings(text: &str) -> Vec<(String, usize, usize)> {
+    scanner()
+        .scan_with_decodings(text.as_bytes())
+        .iter()
+        .map(|f| (f.rule.to_string(), f.start, f.end))
+        .collect()
+}
+
+#[test]
+fn a_decoded_view_whose_scan_runs_out_fails_closed() {
+    // Each `kind: Secret` charges the window budget several kilobytes; plainly, the budget
+    // runs out and the rest of the text fails closed. Encoded, it must too.
+    let plain = format!("{}key {AWS} end", "kind: Secret ".repeat(450));
+    let on_plain = scanner().scan(plain.as_bytes());
+    assert!(
+        on_plain.iter().any(|f| &*f.rule == BUDGET_RULE),
+        "{on_plain:?}"
+    );
+    let enc = b64(plain.as_bytes());
+    let text = format!("q={enc}");
+    let f = decoded_findings(&text);
+    let closed = f.iter().find(|(rule, ..)| rule == BUDGET_RULE);
+    assert!(
+        closed.is_some_and(|c| c.2 == text.len() && c.1 >= 2),
+        "{f:?}"
+    );
+}
+
+#[test]
+fn decodable_text_past_the_view_limit_fails_closed() {
+    let secret = b64(format!("key {AWS} end").as_bytes());
+    let decoys = |n: usize| -> String {
+        (0..n)
+            .map(|i| b64(format!("hello world {i:03}").as_bytes()) + "&")
+            .collect()
+    };
+    // Within the limit the secret itself is found.
+    let within = format!("{}{secret}", decoys(10));
+    let f = decoded_findings(&within);
+    assert!(f.iter().any(|(r, ..)| r.starts_with("aws")), "{f:?}");
+    // Past it, the text from the first view not decoded on is a fail-closed finding.
+    let past = format!("{}{secret}", decoys(decode::MAX_VIEWS + 6));
+    let f = decoded_findings(&past);
+    let closed = f.iter().find(|(r, ..)| r == BUDGET_RULE);
+    assert!(
+        closed.is_some_and(|c| c.1 < past.len() - secret.len() && c.2 == past.len()),
+        "{f:?}"
+    );
+    // Past it, harmless views fail closed as well: what the views not made hold is unknown.
+    let many = decoys(decode::MAX_VIEWS + 6);
+    let f = decoded_findings(&many);
+    assert!(f.iter().any(|(r, ..)| r == BUDGET_RULE), "{f:?}");
+}
+
+#[test]
+fn a_run_longer_than_the_decoded_run_limit_fails_closed() {
+    let plain = format!("{}key {AWS} end", "x".repeat(60_000));
+    let enc = b64(plain.as_bytes());
+    let f = decoded_findings(&enc);
+    assert!(
+        f.iter()
+            .any(|(r, s, e)| r == BUDGET_RULE && *s <= enc.len() - 40 && *e == enc.len()),
+        "{f:?}"
+    );
+}
+
+#[test]
+fn stray_characters_before_a_payload_do_not_hide_it() {
+    for lead in ["A", "xy", "Q0z"] {
+        let enc = format!("{lead}{}", b64(format!("key {AWS} end").as_bytes()));
+        let f = scanner().scan_with_decodings(enc.as_bytes());
+        assert!(
+            f.iter()
+                .any(|f| f.rule.starts_with("aws") && f.encoding == Some(Encoding::Base64)),
+            "{lead}: {f:?}"
+        );
+    }
+    let hex = format!("a{}", hex::encode(format!("key {AWS}")));
+    let f = scanner().scan_with_decodings(hex.as_bytes());
+    assert!(f.iter().any(|f| f.encoding == Some(Encoding::Hex)), "{f:?}");
+}
+
 #[test]
 fn url_safe_base64_hex_and_percent_views() {
     use base64::Engine;
