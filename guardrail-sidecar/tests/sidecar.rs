@@ -555,6 +555,64 @@ async fn reviews_are_approved_denied_and_redeemed_once() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_the_named_approvers_resolve_reviews() {
+    let server = TestServer::start(ServerConfig {
+        approver_identities: vec!["spiffe://fleet/reviewer".into()],
+        ..quiet()
+    })
+    .await;
+    let mut client = server.client().await;
+    let as_identity = |identity: &str, review_id: &str| {
+        let mut req = Request::new(proto::ApproveRequest {
+            review_id: review_id.into(),
+            approver: "alice".into(),
+            note: String::new(),
+        });
+        if !identity.is_empty() {
+            req.metadata_mut()
+                .insert("x-agent-identity", identity.parse().unwrap());
+        }
+        req
+    };
+    let v = client
+        .screen_action(action(WRITE))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(decision(v.decision), proto::Decision::Review);
+    let id = v.calls[0].review_id.clone();
+    // The agent itself, and a caller without an identity, are refused; so is Deny.
+    for identity in ["spiffe://fleet/worker-7", ""] {
+        let err = client
+            .approve(as_identity(identity, &id))
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), Code::PermissionDenied, "{identity:?}");
+    }
+    let mut deny = Request::new(proto::DenyRequest {
+        review_id: id.clone(),
+        approver: "mallory".into(),
+        reason: String::new(),
+    });
+    deny.metadata_mut().insert(
+        "x-agent-identity",
+        "spiffe://fleet/worker-7".parse().unwrap(),
+    );
+    assert_eq!(
+        client.deny(deny).await.unwrap_err().code(),
+        Code::PermissionDenied
+    );
+    // The review is still open: the approver resolves it.
+    let r = client
+        .approve(as_identity("spiffe://fleet/reviewer", &id))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(decision(r.decision), proto::Decision::Allow);
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn health_reports_serving() {
     use tonic_health::pb::health_check_response::ServingStatus;
     use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};

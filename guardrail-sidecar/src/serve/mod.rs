@@ -121,6 +121,12 @@ pub struct ServeArgs {
     /// CA bundle (PEM) for client certificates; requires them (mutual TLS).
     #[arg(long, env = "GUARDRAIL_TLS_CLIENT_CA")]
     pub tls_client_ca: Option<PathBuf>,
+    /// Caller identities (the `x-agent-identity` header the auth gateway sets) allowed to call
+    /// Approve and Deny, comma-separated. Set, any other caller is refused
+    /// (`PERMISSION_DENIED`), so an agent cannot approve its own calls; unset, every caller may
+    /// (the server warns at start).
+    #[arg(long, env = "GUARDRAIL_APPROVER_IDENTITIES", value_delimiter = ',')]
+    pub approver_identities: Vec<String>,
     /// How long a review stays open for Approve / Deny / Redeem, in seconds (at most a week).
     #[arg(long, env = "GUARDRAIL_REVIEW_TTL_SECS", default_value_t = 900)]
     pub review_ttl_secs: u64,
@@ -142,6 +148,8 @@ pub struct ServerConfig {
     pub config: Option<PathBuf>,
     /// Hosts a request may be granted.
     pub grantable_hosts: Vec<String>,
+    /// Identities allowed to Approve and Deny; empty: any caller.
+    pub approver_identities: Vec<String>,
     /// Concurrency cap.
     pub max_concurrent: usize,
     /// Largest request message.
@@ -176,6 +184,7 @@ impl Default for ServerConfig {
         ServerConfig {
             config: None,
             grantable_hosts: Vec::new(),
+            approver_identities: Vec::new(),
             max_concurrent: 256,
             max_message_bytes: 4 << 20,
             max_stream_bytes: 64 << 20,
@@ -201,6 +210,13 @@ impl From<&ServeArgs> for ServerConfig {
                 .iter()
                 .filter(|h| !h.trim().is_empty())
                 .cloned()
+                .collect(),
+            approver_identities: a
+                .approver_identities
+                .iter()
+                .map(|i| i.trim())
+                .filter(|i| !i.is_empty())
+                .map(str::to_owned)
                 .collect(),
             max_concurrent: a.max_concurrent,
             max_message_bytes: a.max_message_bytes,
@@ -238,6 +254,8 @@ pub struct Shared {
     pub grantable: Vec<String>,
     /// Calls in review, waiting for Approve / Deny and Redeem.
     pub approvals: ApprovalStore,
+    /// Identities allowed to Approve and Deny; empty: any caller.
+    pub approvers: Vec<String>,
     /// How long a review stays open.
     pub review_ttl: Duration,
     /// Key of keyed placeholders, fresh per process.
@@ -272,10 +290,16 @@ pub async fn serve(
     let (audit, audit_writer) = AuditSink::start(&config.audit, metrics.clone())
         .with_context(|| format!("cannot open the audit log {:?}", config.audit))?;
     let tls = config.tls.server_config()?;
+    if config.approver_identities.is_empty() {
+        tracing::warn!(
+            "no --approver-identities: any caller may approve a review, the agent that made the call included"
+        );
+    }
     let shared = Arc::new(Shared {
         engine: ArcSwap::from_pointee(engine),
         grantable: config.grantable_hosts.clone(),
         approvals: ApprovalStore::new(config.max_pending_reviews),
+        approvers: config.approver_identities.clone(),
         review_ttl: config.review_ttl,
         redaction_key: RedactionKey::random(),
         metrics: metrics.clone(),

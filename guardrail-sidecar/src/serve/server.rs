@@ -548,6 +548,28 @@ impl GuardrailService {
         let started = Instant::now();
         let _permit = self.shared.limiter.try_acquire(rpc)?;
         let shared = &self.shared;
+        if !shared.approvers.is_empty() && !shared.approvers.contains(&caller.identity) {
+            shared.audit.record(&AuditRecord {
+                reviews: vec![review_ref(&resolution.review_id)],
+                approver: Some(&resolution.approver),
+                ..audit_line(
+                    "review",
+                    rpc,
+                    caller,
+                    None,
+                    "refused",
+                    shared.engine.load().guard().policy_hash(),
+                    started,
+                )
+            });
+            return Err(self.fail(
+                rpc,
+                Status::permission_denied(format!(
+                    "identity `{}` may not resolve reviews (--approver-identities)",
+                    caller.identity
+                )),
+            ));
+        }
         let outcome = match resolution.decision {
             Decision::Allow => shared
                 .approvals
