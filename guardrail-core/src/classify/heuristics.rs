@@ -1494,6 +1494,14 @@ mod tests {
         );
     }
 
+    /// The findings of encoded text left unscreened.
+    fn unscreened(s: &InputScreen) -> Vec<&Finding> {
+        s.findings
+            .iter()
+            .filter(|f| f.weight >= W_UNINSPECTED)
+            .collect()
+    }
+
     #[test]
     fn nested_encodings_stop_at_the_depth_limit() {
         use base64::engine::general_purpose::STANDARD;
@@ -1512,11 +1520,7 @@ mod tests {
                 .any(|f| f.code == FindingCode::InstructionOverride)
         );
         // The payload it did not follow is reported, at a weight that denies.
-        let unscreened: Vec<&Finding> = s
-            .findings
-            .iter()
-            .filter(|f| f.weight >= W_UNINSPECTED)
-            .collect();
+        let unscreened = unscreened(&s);
         assert_eq!(unscreened.len(), 1, "{:?}", s.findings);
         assert_eq!(unscreened[0].code, FindingCode::EncodedPayload);
         assert!(s.score >= 0.9, "{}", s.score);
@@ -1542,11 +1546,7 @@ mod tests {
                 .iter()
                 .any(|f| f.code == FindingCode::InstructionOverride)
         );
-        let over: Vec<&Finding> = s
-            .findings
-            .iter()
-            .filter(|f| f.weight >= W_UNINSPECTED)
-            .collect();
+        let over = unscreened(&s);
         assert_eq!(over.len(), 1, "{:?}", s.findings);
         let at = text.find(&second).unwrap();
         assert_eq!(over[0].span.start, at);

@@ -548,20 +548,16 @@ impl GuardrailService {
         let started = Instant::now();
         let _permit = self.shared.limiter.try_acquire(rpc)?;
         let shared = &self.shared;
-        if !shared.approvers.is_empty() && !shared.approvers.contains(&caller.identity) {
+        let policy_hash = shared.engine.load().guard().policy_hash().to_owned();
+        let audit = |decision: &'static str| {
             shared.audit.record(&AuditRecord {
                 reviews: vec![review_ref(&resolution.review_id)],
                 approver: Some(&resolution.approver),
-                ..audit_line(
-                    "review",
-                    rpc,
-                    caller,
-                    None,
-                    "refused",
-                    shared.engine.load().guard().policy_hash(),
-                    started,
-                )
+                ..audit_line("review", rpc, caller, None, decision, &policy_hash, started)
             });
+        };
+        if !shared.approvers.is_empty() && !shared.approvers.contains(&caller.identity) {
+            audit("refused");
             return Err(self.fail(
                 rpc,
                 Status::permission_denied(format!(
@@ -577,20 +573,7 @@ impl GuardrailService {
             _ => shared.approvals.deny(&resolution.review_id),
         };
         outcome.map_err(|e| self.fail(rpc, approval_status(&e)))?;
-        let policy_hash = shared.engine.load().guard().policy_hash().to_owned();
-        shared.audit.record(&AuditRecord {
-            reviews: vec![review_ref(&resolution.review_id)],
-            approver: Some(&resolution.approver),
-            ..audit_line(
-                "review",
-                rpc,
-                caller,
-                None,
-                resolution.decision.as_str(),
-                &policy_hash,
-                started,
-            )
-        });
+        audit(resolution.decision.as_str());
         shared.metrics.request(rpc, started.elapsed());
         Ok(Response::new(pb::ReviewResolution {
             review_id: resolution.review_id.clone(),
