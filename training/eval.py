@@ -58,10 +58,12 @@ def run(rows, X, Xs, depth_label, t1_keep=0.99, sources=None, log=print, tier2_f
     all_sources = sorted({r.source for r in rows})
     labels = np.array([r.label for r in rows])
     srcs = np.array([r.source for r in rows])
+    cats = np.array([r.category for r in rows])
     results = []
     for s in sources or all_sources:
         t0 = time.time()
-        train_idx = np.where(srcs != s)[0]
+        # Not the held-out source, nor its attacks planted in other text (plant.py).
+        train_idx = np.where((srcs != s) & (cats != f"planted:{s}"))[0]
         test_idx = np.where(srcs == s)[0]
         fit_rows, cal_rows = h.split_calibration(rows, train_idx)
         extra = {}
@@ -194,7 +196,7 @@ def main():
     ap.add_argument("--no-tier1", action="store_true")
     ap.add_argument("--sources", nargs="*")
     ap.add_argument("--extra", nargs="*", default=[],
-                    help="training-only benign files (e.g. work/local_code.jsonl): in every fold's "
+                    help="training-only files (e.g. work/local_code.jsonl, work/planted.jsonl): in every fold's "
                     "training and calibration data, never a test fold")
     ap.add_argument("--t1-keep", type=float, default=0.99)
     ap.add_argument("--out", default=None)

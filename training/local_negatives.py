@@ -12,6 +12,10 @@ Each row is `{"text", "label": "benign", "source", "license"}`; the source names
 package and file, the licence is the crate's or package's own (from its metadata).
 
 Usage: python local_negatives.py [--out work/local_code.jsonl] [--n 3000]
+       [--min-chars 500 --max-chars 2000]
+
+Short slices (`--min-chars 20 --max-chars 300 --out work/local_short.jsonl`) are the one- to
+few-line snippets a tool often returns (a config line, a query, a log line).
 """
 
 from __future__ import annotations
@@ -102,7 +106,9 @@ def round_robin(files, rng: random.Random):
                 order.remove(g)
 
 
-def slices(text: str, rng: random.Random):
+def slices(text: str, rng: random.Random, lo: int = MIN_CHARS, hi: int = MAX_CHARS, cap: int | None = None):
+    """Up to PER_FILE disjoint runs of whole lines, each grown to a random length in lo..hi (it
+    may overshoot by its last line); with ``cap``, runs longer than ``cap`` are skipped."""
     lines = text.splitlines(keepends=True)
     starts = list(range(len(lines)))
     rng.shuffle(starts)
@@ -110,12 +116,12 @@ def slices(text: str, rng: random.Random):
     for s in starts:
         if len(taken) == PER_FILE:
             break
-        want = rng.randint(MIN_CHARS, MAX_CHARS)
+        want = rng.randint(lo, hi)
         e, size = s, 0
         while e < len(lines) and size < want:
             size += len(lines[e])
             e += 1
-        if size < MIN_CHARS or any(a < e and s < b for a, b in taken):
+        if size < lo or (cap is not None and size > cap) or any(a < e and s < b for a, b in taken):
             continue
         chunk = "".join(lines[s:e]).strip("\n")
         if chunk.strip():
@@ -128,6 +134,9 @@ def main():
     ap.add_argument("--out", default=str(c.WORK / "local_code.jsonl"))
     ap.add_argument("--n", type=int, default=3000, help="texts to write (half Rust, half Python)")
     ap.add_argument("--corpus", default=str(c.DEFAULT_CORPUS))
+    ap.add_argument("--min-chars", type=int, default=MIN_CHARS)
+    ap.add_argument("--max-chars", type=int, default=None,
+                    help=f"longest slice wanted (default {MAX_CHARS}); given, longer slices are skipped")
     a = ap.parse_args()
     rng = random.Random(c.SEED)
     exclude = quoted_crates(Path(a.corpus))
@@ -141,7 +150,7 @@ def main():
                 text = path.read_text(encoding="utf-8")
             except (OSError, UnicodeDecodeError):
                 continue
-            for chunk in slices(text, rng):
+            for chunk in slices(text, rng, a.min_chars, a.max_chars or MAX_CHARS, a.max_chars):
                 out.append({"text": chunk, "label": "benign", "source": source, "license": lic})
                 got += 1
                 if got >= share:

@@ -1,0 +1,177 @@
+"""Attacks inside benign context, as extra training positives.
+
+An indirect injection reaches the screener inside something else: a page, a file, a log. A
+128-token window then holds a short attack and a hundred tokens of context, and a model trained
+on attacks that fill their own text scores such a window low. This script writes training rows
+that show the model that case: a benign slice from ``--contexts`` (by default the code slices of
+local_negatives.py, which also train as negatives, so each context is seen with and without an
+attack) with one short corpus attack inserted at a line break, labelled ``injection``.
+
+Each row's ``category`` is ``planted:<source of the attack>``. eval.py leaves a fold's own
+attacks out of its training data by that field, so leave-one-source-out stays honest.
+
+The same number of rows plant a line of benign prose instead, labelled ``benign``: sentences
+from the documentation (Markdown, reStructuredText) of the same local crates and Python packages
+that local_negatives.py reads. Without them the model learns that any prose line among code or
+log lines is an attack; with them, what tells is what the line says. Their category is
+``planted:local_docs``.
+
+Attacks are the corpus's ``injection`` rows of at most ``--max-attack`` characters, drawn
+round-robin over their sources (so no one source dominates) with the project seed; each context
+is cut to at most ``--max-context`` characters at line breaks.
+
+Usage: python plant.py [--contexts work/local_code.jsonl] [--n 1500] [--benign 1500]
+       [--out work/planted.jsonl]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+from pathlib import Path
+
+import common as c
+import local_negatives as ln
+
+PROSE_MIN, PROSE_MAX = 30, 250
+
+
+def prose_lines(text: str) -> list[str]:
+    """Lines of ``text`` that read as prose: 30-250 characters, four words or more, mostly
+    letters and spaces, not markup (tables, headings, code fences, link lists)."""
+    out = []
+    for line in text.splitlines():
+        line = line.strip()
+        if not PROSE_MIN <= len(line) <= PROSE_MAX or line[0] in "#|`<[!*-=>.:" or "http" in line:
+            continue
+        letters = sum(ch.isalpha() or ch == " " for ch in line)
+        if letters < 0.85 * len(line) or len(line.split()) < 4:
+            continue
+        out.append(line)
+    return out
+
+
+def doc_files():
+    """Documentation files of the local crates and Python packages, one package at a time."""
+    import glob as g
+    import tomllib
+
+    exclude = ln.quoted_crates(c.DEFAULT_CORPUS)
+    lock = tomllib.loads((c.REPO / "Cargo.lock").read_text())
+    for pkg in sorted(lock.get("package", []), key=lambda p: (p["name"], p["version"])):
+        if pkg["name"] in exclude or "source" not in pkg:
+            continue
+        for d in sorted(g.glob(str(ln.REGISTRY / "*" / f"{pkg['name']}-{pkg['version']}")))[:1]:
+            for f in sorted(Path(d).rglob("*.md")):
+                yield f"crate {pkg['name']}: {f.name}", f, ""
+    if ln.SITE.is_dir():
+        for top in sorted(p for p in ln.SITE.iterdir() if p.is_dir()):
+            if top.name in ln.SKIP_PY:
+                continue
+            for pattern in ("*.md", "*.rst", "METADATA"):
+                for f in sorted(top.rglob(pattern)):
+                    yield f"python package {top.name}: {f.name}", f, ""
+
+
+def benign_lines(n: int, rng: random.Random) -> list[str]:
+    """``n`` prose lines from :func:`doc_files`, taken round-robin over packages."""
+    lines: list[str] = []
+    seen: set[str] = set()
+    for _, path, _ in ln.round_robin(list(doc_files()), rng):
+        if len(lines) >= n:
+            break
+        try:
+            found = prose_lines(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError):
+            continue
+        rng.shuffle(found)
+        for line in found[:4]:
+            if line not in seen:
+                seen.add(line)
+                lines.append(line)
+    return lines[:n]
+
+
+def cut_lines(text: str, limit: int, rng: random.Random) -> str:
+    """A run of whole lines of ``text`` of at most ``limit`` characters, starting at a random line."""
+    lines = text.splitlines(keepends=True)
+    if len(text) <= limit or len(lines) < 2:
+        return text[:limit]
+    # A start from which about ``limit`` characters remain.
+    tail, starts = 0, []
+    for i in range(len(lines) - 1, -1, -1):
+        tail += len(lines[i])
+        if tail >= limit // 2:
+            starts.append(i)
+    start = rng.choice(starts) if starts else 0
+    out, size = [], 0
+    for line in lines[start:]:
+        if size + len(line) > limit:
+            break
+        out.append(line)
+        size += len(line)
+    return "".join(out) or text[:limit]
+
+
+def plant(context: str, attack: str, rng: random.Random) -> str:
+    """``attack`` on its own line at a random line break of ``context``."""
+    breaks = [i + 1 for i, ch in enumerate(context) if ch == "\n"]
+    at = rng.choice(breaks) if breaks else len(context)
+    head, tail = context[:at], context[at:]
+    if head and not head.endswith("\n"):
+        head += "\n"
+    return f"{head}{attack.strip()}\n{tail}"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--corpus", default=None, help="injection corpus (default: the shared one)")
+    ap.add_argument("--contexts", default=str(c.WORK / "local_code.jsonl"))
+    ap.add_argument("--n", type=int, default=1500, help="rows with a planted attack")
+    ap.add_argument("--benign", type=int, default=1500, help="rows with a planted line of documentation")
+    ap.add_argument("--max-attack", type=int, default=400)
+    ap.add_argument("--max-context", type=int, default=1200)
+    ap.add_argument("--out", default=str(c.WORK / "planted.jsonl"))
+    a = ap.parse_args()
+    rng = random.Random(c.SEED)
+
+    by_source: dict[str, list[str]] = {}
+    for r in c.load_corpus(a.corpus):
+        if r.label == 1 and 20 <= len(r.text.strip()) <= a.max_attack:
+            by_source.setdefault(r.source, []).append(r.text)
+    if not by_source:
+        raise SystemExit("no attacks short enough in the corpus")
+    for texts in by_source.values():
+        rng.shuffle(texts)
+    contexts = [r.text for r in c.load_corpus(a.contexts) if r.label == 0]
+    if not contexts:
+        raise SystemExit(f"{a.contexts}: no benign rows to plant into")
+    rng.shuffle(contexts)
+
+    sources = sorted(by_source)
+    used = {s: 0 for s in sources}
+    rows = []
+    for k in range(a.n):
+        s = sources[k % len(sources)]
+        attack = by_source[s][used[s] % len(by_source[s])]
+        used[s] += 1
+        context = cut_lines(contexts[k % len(contexts)], a.max_context, rng)
+        rows.append({"text": plant(context, attack, rng), "label": "injection",
+                     "category": f"planted:{s}", "source": "planted"})
+    prose = benign_lines(a.benign, rng)
+    for k, line in enumerate(prose):
+        context = cut_lines(contexts[(a.n + k) % len(contexts)], a.max_context, rng)
+        rows.append({"text": plant(context, line, rng), "label": "benign",
+                     "category": "planted:local_docs", "source": "planted"})
+    out = Path(a.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with out.open("w", encoding="utf-8") as fh:
+        for r in rows:
+            fh.write(json.dumps(r, ensure_ascii=False) + "\n")
+    print(f"wrote {len(rows)} rows to {out}: attacks from {', '.join(f'{s} {used[s]}' for s in sources)}; "
+          f"{len(prose)} with a line of documentation")
+
+
+if __name__ == "__main__":
+    main()
