@@ -37,7 +37,9 @@ struct Cli {
 enum Command {
     /// Screen model outputs and print one verdict JSON line per output.
     ///
-    /// Exit status: 0 when nothing was denied, 1 when any output was denied, 2 on an error.
+    /// Exit status: 0 when every output is allowed, 1 when any output was denied, 3 when none
+    /// was denied but one waits for review (a script that runs the call on 0 does not run it),
+    /// 2 on an error.
     Check {
         /// Policy file (TOML); the embedded default policy when absent.
         #[arg(long, env = "GUARDRAIL_CONFIG")]
@@ -222,6 +224,7 @@ fn check(
     let files = if files.is_empty() { &stdin[..] } else { files };
     let mut out = std::io::stdout().lock();
     let mut denied = false;
+    let mut in_review = false;
     for path in files {
         let input = read_input(path)?;
         let outputs: Vec<&[u8]> = if lines {
@@ -237,6 +240,7 @@ fn check(
             let verdict =
                 judge_cmd::review(judge_stage.as_ref(), &mut verdict, &judge.judge_context);
             denied |= verdict.decision() == Decision::Deny;
+            in_review |= verdict.decision() == Decision::Review;
             serde_json::to_writer(&mut out, &verdict)?;
             out.write_all(b"\n")?;
         }
@@ -244,6 +248,8 @@ fn check(
     out.flush()?;
     Ok(if denied {
         ExitCode::from(1)
+    } else if in_review {
+        ExitCode::from(3)
     } else {
         ExitCode::SUCCESS
     })

@@ -158,14 +158,25 @@ struct PiiLines {
 }
 
 impl PiiLines {
-    /// The next complete line (or a piece of `MAX_PII_LINE` bytes, or with `last` whatever is
-    /// left), taken out of the pending bytes.
+    /// The next complete line (or a piece of at most `MAX_PII_LINE` bytes, or with `last`
+    /// whatever is left), taken out of the pending bytes. A piece of a longer line ends after
+    /// its last blank, when there is one in its final KiB, so that a value (an e-mail address,
+    /// a card number in groups) is not cut in two.
     fn next_line(&mut self, last: bool) -> Option<Vec<u8>> {
         let cut = match self.pending.iter().position(|&b| b == b'\n') {
             Some(i) => i + 1,
-            None if self.pending.len() >= MAX_PII_LINE || (last && !self.pending.is_empty()) => {
-                self.pending.len().min(MAX_PII_LINE)
+            None if self.pending.len() >= MAX_PII_LINE => {
+                let piece = self.pending.get(..MAX_PII_LINE).unwrap_or_default();
+                let tail = piece.len().saturating_sub(1024);
+                match piece
+                    .get(tail..)
+                    .and_then(|t| t.iter().rposition(|&b| b == b' ' || b == b'\t'))
+                {
+                    Some(i) => tail + i + 1,
+                    None => MAX_PII_LINE,
+                }
             }
+            None if last && !self.pending.is_empty() => self.pending.len(),
             None => return None,
         };
         Some(self.pending.drain(..cut).collect())
@@ -333,4 +344,28 @@ pub fn replay_input(
     );
     println!("{}", serde_json::to_string(&summary)?);
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_long_line_is_cut_after_a_blank_so_a_value_stays_whole() {
+        let mut lines = PiiLines::default();
+        let mut text = vec![b'x'; MAX_PII_LINE - 10];
+        text.extend_from_slice(b" jdoe@example.com and more");
+        lines.pending.extend_from_slice(&text);
+        let first = lines.next_line(false).unwrap();
+        assert_eq!(first.len(), MAX_PII_LINE - 9, "cut after the blank");
+        let rest = lines.next_line(true).unwrap();
+        assert!(rest.starts_with(b"jdoe@example.com"));
+        // Without a blank in reach, the piece is the longest allowed.
+        let mut lines = PiiLines::default();
+        lines
+            .pending
+            .extend(std::iter::repeat_n(b'y', MAX_PII_LINE + 5));
+        assert_eq!(lines.next_line(false).unwrap().len(), MAX_PII_LINE);
+        assert_eq!(lines.next_line(true).unwrap().len(), 5);
+    }
 }

@@ -1748,3 +1748,25 @@ fn replay_per_case_writes_a_line_for_every_row_of_every_kind() {
     );
     assert!(cases.iter().all(|c| c["score"].is_number()));
 }
+
+#[test]
+fn check_exit_status_tells_allow_deny_and_review_apart() {
+    use std::io::Write as _;
+    let run = |input: &[u8]| {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_guardrail"))
+            .arg("check")
+            .env_remove("GUARDRAIL_CONFIG")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(input).unwrap();
+        child.wait().unwrap().code()
+    };
+    let read = br#"{"tool":"read_file","args":{"path":"/workspace/README.md"}}"#;
+    assert_eq!(run(read), Some(0));
+    assert_eq!(run(ESCAPE), Some(1));
+    // write_file is high blast radius and no judge is configured: it waits for a person.
+    assert_eq!(run(WRITE), Some(3));
+}

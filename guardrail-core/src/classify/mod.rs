@@ -220,6 +220,10 @@ pub struct ClassifierConfig {
     pub tokenizer_sha256: Option<String>,
     /// A `config.json` with `id2label`. Default: `config.json` beside the model, if present.
     pub labels: Option<PathBuf>,
+    /// The label file's SHA-256, pinned when set (a model directory pins it through
+    /// `SHA256SUMS`). The labels decide which output means "attack", so pin them wherever the
+    /// file could change. Default: not pinned.
+    pub labels_sha256: Option<String>,
     /// Name of the attack label. Default: the label whose name contains "inject",
     /// "jailbreak", "malicious", "unsafe", "attack", "harmful" or "positive", else column 1 of
     /// two.
@@ -252,6 +256,7 @@ impl Default for ClassifierConfig {
             sha256: String::new(),
             tokenizer: None,
             tokenizer_sha256: None,
+            labels_sha256: None,
             labels: None,
             positive_label: None,
             threshold: 0.5,
@@ -313,6 +318,9 @@ impl ClassifierConfig {
         }
         if let Some(Err(m)) = self.tokenizer_sha256.as_deref().map(check_sha256_hex) {
             bad("tokenizer_sha256", m);
+        }
+        if let Some(Err(m)) = self.labels_sha256.as_deref().map(check_sha256_hex) {
+            bad("labels_sha256", m);
         }
         if !(self.threshold > 0.0 && self.threshold <= 1.0) {
             bad("threshold", "must be greater than 0 and at most 1");
@@ -490,6 +498,7 @@ impl ModelDirConfig {
             tokenizer: Some(self.dir.join("tokenizer.json")),
             tokenizer_sha256: Some(pin("tokenizer.json")?),
             labels: Some(config_path),
+            labels_sha256: Some(pin("config.json")?),
             threshold,
             window_tokens: card.max_length,
             stride: card.window_stride,

@@ -254,7 +254,7 @@ impl Classifier {
             .ok_or_else(|| model_err("the model has no output".to_owned()))?;
 
         let label_names = match config.labels_path() {
-            Some(p) => Some(read_labels(&p)?),
+            Some(p) => Some(read_labels(&p, config.labels_sha256.as_deref())?),
             None => None,
         };
         let mut classifier = Classifier {
@@ -587,8 +587,11 @@ fn check_inputs(session: &Session) -> Result<(IdType, bool), String> {
     }
 }
 
-fn read_labels(path: &Path) -> Result<Vec<(usize, String)>, ClassifyError> {
+fn read_labels(path: &Path, pinned: Option<&str>) -> Result<Vec<(usize, String)>, ClassifyError> {
     let bytes = read_limited(path, MAX_SIDE_FILE_BYTES)?;
+    if let Some(pinned) = pinned {
+        verify(path, &bytes, pinned)?;
+    }
     let err = |message: String| ClassifyError::Model {
         path: path.to_path_buf(),
         message,
@@ -871,6 +874,12 @@ mod tests {
                 msg.contains(&real) && msg.contains(&"0".repeat(64)),
                 "{msg}"
             );
+            // The labels decide which output is "attack": their file is pinned too.
+            let (mut config, _) = dir_config().expand().unwrap();
+            assert!(config.labels_sha256.is_some());
+            config.labels_sha256 = Some("2".repeat(64));
+            let err = Classifier::load_with_runtime(&config, &runtime).unwrap_err();
+            assert_eq!(err.code(), ReasonCode::ModelHashMismatch, "{err}");
             let bad_dir = ModelDirConfig {
                 sha256sums: "1".repeat(64),
                 ..dir_config()

@@ -399,6 +399,17 @@ fn hash_file(path: &Path, listed: &str, buf: &mut [u8]) -> HashOutcome {
         path: listed.to_owned(),
         error: e.to_string(),
     };
+    // Looked at before opening: opening a FIFO would block until a writer comes.
+    match std::fs::metadata(path) {
+        Ok(m) if m.is_file() => {}
+        Ok(_) => return Err(unreadable(&"not a regular file")),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(WeightsProblem::Missing {
+                path: listed.to_owned(),
+            });
+        }
+        Err(e) => return Err(unreadable(&e)),
+    }
     let file = match File::open(path) {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -408,6 +419,7 @@ fn hash_file(path: &Path, listed: &str, buf: &mut [u8]) -> HashOutcome {
         }
         Err(e) => return Err(unreadable(&e)),
     };
+    // And again on what was opened, in case the path changed in between.
     match file.metadata() {
         Ok(m) if m.is_file() => {}
         Ok(_) => return Err(unreadable(&"not a regular file")),
@@ -548,6 +560,27 @@ mod tests {
             report.problems.as_slice(),
             [WeightsProblem::Unreadable { .. }]
         ));
+    }
+
+    #[test]
+    fn a_fifo_is_unreadable_and_not_waited_on() {
+        let (dir, _) = setup("fifo");
+        let fifo = dir.0.join("model.bin");
+        let made = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap();
+        assert!(made.success());
+        let list = write_list(&dir, &[format!("{}  model.bin", sha(b""))]);
+        let report = verify_weights(&list, &dir.0, 1).unwrap();
+        assert!(
+            matches!(
+                report.problems.as_slice(),
+                [WeightsProblem::Unreadable { .. }]
+            ),
+            "{:?}",
+            report.problems
+        );
     }
 
     #[test]

@@ -44,8 +44,23 @@ pub fn for_each_line(
             number += 1;
             if !line.ends_with(b"\n") && n >= MAX_LINE_BYTES {
                 // Skip the rest of an oversized line: it is one (broken) case, not several.
-                let mut rest = Vec::new();
-                reader.read_until(b'\n', &mut rest).map_err(io_err)?;
+                // Buffer by buffer, so a line without end costs no memory.
+                loop {
+                    let buf = reader.fill_buf().map_err(io_err)?;
+                    if buf.is_empty() {
+                        break;
+                    }
+                    match memchr::memchr(b'\n', buf) {
+                        Some(i) => {
+                            reader.consume(i + 1);
+                            break;
+                        }
+                        None => {
+                            let n = buf.len();
+                            reader.consume(n);
+                        }
+                    }
+                }
             }
             if line.iter().all(u8::is_ascii_whitespace) {
                 continue;

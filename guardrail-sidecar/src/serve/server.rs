@@ -117,20 +117,21 @@ impl pb::guardrail_server::Guardrail for GuardrailService {
         let started = Instant::now();
         let rpc = Rpc::ScreenAction;
         let shared = &self.shared;
-        let _permit = shared.limiter.try_acquire(rpc)?;
+        let permit = shared.limiter.try_acquire(rpc)?;
         let caller = Caller::of(&request);
         let req = ActionRequest::try_from(request.into_inner()).map_err(|e| self.fail(rpc, e))?;
-        let (req, screened) =
+        let (req, screened, _permit) =
             if req.allow_hosts.is_empty() && req.model_output.len() <= INLINE_SCAN_BYTES {
                 let screened = screen(&shared.engine.load(), &req);
-                (req, screened)
+                (req, screened, permit)
             } else {
                 // Off the event loop: a large output, or host grants (a grant set not seen
-                // before compiles a policy).
+                // before compiles a policy). The permit goes with the work, so a cancelled
+                // call keeps its slot until the work is done.
                 let engine = shared.engine.load_full();
                 tokio::task::spawn_blocking(move || {
                     let screened = screen(&engine, &req);
-                    (req, screened)
+                    (req, screened, permit)
                 })
                 .await
                 .map_err(|e| {
@@ -139,7 +140,7 @@ impl pb::guardrail_server::Guardrail for GuardrailService {
                 })?
             };
         let (mut verdict, granted) = screened.map_err(|e| {
-            tracing::warn!(identity = %caller.identity, goal_id = %req.context.goal_id, error = %e.message(), "host grant refused");
+            tracing::warn!(identity = ?caller.identity, goal_id = ?req.context.goal_id, error = ?e.message(), "host grant refused");
             self.fail(rpc, e)
         })?;
         if let Err(e) =
