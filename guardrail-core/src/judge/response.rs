@@ -159,6 +159,11 @@ pub fn parse_response(
         None
     };
     let (score, source) = match from_logprobs {
+        // A label probability on the other side of even odds from the label chosen: the
+        // tokens found are not the choice (or the choice was sampled against the odds).
+        Some(s) if (chose_unsafe && s < 50.0) || (!chose_unsafe && s > 50.0) => {
+            return Err(JudgeError::Contradiction);
+        }
         Some(s) => (s, ScoreSource::Logprobs),
         None => (f64::from(stated), ScoreSource::Stated),
     };
@@ -182,8 +187,13 @@ fn bare(token: &str) -> &str {
     token.trim_matches(|c: char| c == '"' || c.is_whitespace())
 }
 
-/// The block-label probability at the first token after `choice` that spells the chosen
-/// label, normalized over the two labels; `None` when the server gave nothing usable.
+/// Tokens after the `choice` key within which its value must start.
+const CHOICE_VALUE_REACH: usize = 4;
+
+/// The block-label probability at the token right after `choice` that spells the chosen
+/// label, normalized over the two labels; `None` when the server gave nothing usable (also
+/// when no such token is within a few tokens of the key: a label spelled later, in the
+/// reason, is not the choice).
 fn logprob_score(tokens: &[TokenLogprob], label: char, sample: &Sample) -> Option<f64> {
     let mut buf = [0u8; 4];
     let label: &str = label.encode_utf8(&mut buf);
@@ -194,6 +204,7 @@ fn logprob_score(tokens: &[TokenLogprob], label: char, sample: &Sample) -> Optio
     let at = tokens
         .get(after_key..)?
         .iter()
+        .take(CHOICE_VALUE_REACH)
         .find(|t| bare(&t.token) == label)?;
     let mut unsafe_p = 0.0f64;
     let mut safe_p = 0.0f64;
@@ -319,5 +330,41 @@ mod tests {
         )
         .unwrap();
         assert_eq!(a.source, ScoreSource::Stated);
+    }
+
+    #[test]
+    fn logprobs_against_the_choice_or_far_from_it_are_not_a_score() {
+        let tokens = |at_choice: serde_json::Value, rest: Vec<serde_json::Value>| {
+            let mut content = vec![
+                json!({"token": "{\"", "logprob": 0.0, "top_logprobs": []}),
+                json!({"token": "choice", "logprob": 0.0, "top_logprobs": []}),
+                at_choice,
+            ];
+            content.extend(rest);
+            json!({"choices": [{"message": {"content": r#"{"choice":"D","score":80,"reason":"x D"}"#},
+            "finish_reason": "stop", "logprobs": {"content": content}}]})
+            .to_string()
+        };
+        // "D" chosen, but the odds at that token favour "K": a contradiction, not an allow.
+        let against = tokens(
+            json!({"token": "D", "logprob": -1.6, "top_logprobs": [
+                {"token": "D", "logprob": -1.6}, {"token": "K", "logprob": -0.22}]}),
+            vec![],
+        );
+        let e = parse_response(against.as_bytes(), &sample(), true).unwrap_err();
+        assert!(matches!(e, JudgeError::Contradiction), "{e:?}");
+        // The choice merged into another token; a lone "D" much later (in the reason) is not
+        // the choice: the stated score is used.
+        let far = tokens(
+            json!({"token": "\":\"D", "logprob": 0.0, "top_logprobs": []}),
+            (0..6)
+                .map(|_| json!({"token": "x", "logprob": 0.0, "top_logprobs": []}))
+                .chain([json!({"token": "D", "logprob": -3.0, "top_logprobs": [
+                    {"token": "D", "logprob": -3.0}, {"token": "K", "logprob": -0.05}]})])
+                .collect(),
+        );
+        let a = parse_response(far.as_bytes(), &sample(), true).unwrap();
+        assert_eq!(a.source, ScoreSource::Stated);
+        assert!((a.score - 80.0).abs() < 1e-9);
     }
 }
