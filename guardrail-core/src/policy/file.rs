@@ -215,6 +215,7 @@ impl Policy {
                 }
             }
         }
+        policy.secrets.rules.load_files();
         if issues.is_empty() {
             Ok(policy)
         } else {
@@ -323,8 +324,9 @@ impl Policy {
         configured.or(builtin).unwrap_or(BlastRadius::High)
     }
 
-    /// SHA-256 over the policy's canonical JSON form (custom schemas included), hex.
-    /// Audit lines carry it so a decision can be tied to the exact policy that made it.
+    /// SHA-256 over the policy's canonical JSON form (custom schemas and the secret rule
+    /// files' text included), hex. Audit lines carry it so a decision can be tied to the exact
+    /// policy that made it.
     pub fn hash(&self) -> String {
         let mut hasher = Sha256::new();
         if let Ok(bytes) = serde_json::to_vec(self) {
@@ -334,6 +336,15 @@ impl Policy {
             if let Some(schema) = &tool.loaded_schema {
                 hasher.update(name.as_bytes());
                 hasher.update(schema.to_string().as_bytes());
+            }
+        }
+        for (path, text) in self.secrets.rules.loaded_files() {
+            let text = match text {
+                Ok(t) | Err(t) => t,
+            };
+            for part in [path.to_string_lossy().as_bytes(), text.as_bytes()] {
+                hasher.update((part.len() as u64).to_le_bytes());
+                hasher.update(part);
             }
         }
         hex::encode(hasher.finalize())
@@ -399,6 +410,33 @@ mod tests {
         assert!(keys.contains(&"tools.bad name"), "{keys:?}");
         assert!(keys.contains(&"tools.custom.schema"), "{keys:?}");
         assert!(keys.contains(&"tools.read_file.args"), "{keys:?}");
+    }
+
+    #[test]
+    fn secret_rule_files_are_read_once_and_hashed() {
+        let dir = std::env::temp_dir().join(format!("guardrail-rulefile-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let rule = |kw: &str| {
+            format!(
+                "[[rule]]\nid = \"acme\"\ndescription = \"d\"\nkeywords = [\"{kw}_\"]\npattern = '{kw}_(?P<secret>[a-z0-9]{{24}})'\n"
+            )
+        };
+        std::fs::write(dir.join("rules.toml"), rule("acme")).unwrap();
+        let text = "[secrets.rules]\nextra_files = [\"rules.toml\"]\n";
+        let first = Policy::from_toml_str(text, Some(&dir)).unwrap();
+        std::fs::write(dir.join("rules.toml"), rule("zeta")).unwrap();
+        let second = Policy::from_toml_str(text, Some(&dir)).unwrap();
+        assert_ne!(
+            first.hash(),
+            second.hash(),
+            "the file's text is part of the hash"
+        );
+        // A scanner built from the first policy now still compiles what that policy read.
+        let scanner = crate::scan::SecretScanner::new(&first.secrets.rules).unwrap();
+        let token = "acme_q8x2m4k7p1z9w3v6n5b0c8d2";
+        assert_eq!(scanner.scan(token.as_bytes()).len(), 1);
+        assert!(scanner.scan(b"zeta_q8x2m4k7p1z9w3v6n5b0c8d2").is_empty());
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -89,6 +89,28 @@ pub struct SecretRulesConfig {
     /// Rule ids to drop. Naming an id that no rule has is an error.
     #[serde(default)]
     pub disable: Vec<String>,
+    /// The text of each of `extra_files` (or why it could not be read), read once when a
+    /// policy file is loaded: every scanner built from this configuration (a request's host
+    /// grants build another) compiles the same rules, and the policy hash covers them. Empty:
+    /// the scanner reads the files itself.
+    #[serde(skip)]
+    loaded: Vec<(PathBuf, Result<String, String>)>,
+}
+
+impl SecretRulesConfig {
+    /// Reads `extra_files` now; see the `loaded` field.
+    pub(crate) fn load_files(&mut self) {
+        self.loaded = self
+            .extra_files
+            .iter()
+            .map(|p| (p.clone(), read_pack_text(p)))
+            .collect();
+    }
+
+    /// The files read by [`load_files`](Self::load_files), with their text or error.
+    pub(crate) fn loaded_files(&self) -> &[(PathBuf, Result<String, String>)] {
+        &self.loaded
+    }
 }
 
 impl Default for SecretRulesConfig {
@@ -98,6 +120,7 @@ impl Default for SecretRulesConfig {
             extra_files: Vec::new(),
             rules: Vec::new(),
             disable: Vec::new(),
+            loaded: Vec::new(),
         }
     }
 }
@@ -484,7 +507,11 @@ impl SecretScanner {
         }
         for (fi, path) in config.extra_files.iter().enumerate() {
             let key = format!("secrets.extra_files[{fi}]");
-            match read_pack(path) {
+            let text = match config.loaded.iter().find(|(p, _)| p == path) {
+                Some((_, text)) => text.clone(),
+                None => read_pack_text(path),
+            };
+            match text.and_then(|t| parse_pack(path, &t)) {
                 Ok(pack) => {
                     stopwords.extend(pack.stopwords);
                     for (i, d) in pack.rules.into_iter().enumerate() {
@@ -1170,7 +1197,7 @@ fn clip(s: &str) -> String {
     s.chars().take(64).collect()
 }
 
-fn read_pack(path: &std::path::Path) -> Result<RulePack, String> {
+fn read_pack_text(path: &std::path::Path) -> Result<String, String> {
     let read_err = |e: std::io::Error| format!("cannot read `{}`: {e}", path.display());
     let file = std::fs::File::open(path).map_err(read_err)?;
     let bytes = crate::open::read_bounded(file, MAX_RULE_FILE_BYTES).map_err(|e| {
@@ -1183,13 +1210,16 @@ fn read_pack(path: &std::path::Path) -> Result<RulePack, String> {
             read_err(e)
         }
     })?;
-    let text = String::from_utf8(bytes).map_err(|_| {
+    String::from_utf8(bytes).map_err(|_| {
         format!(
             "cannot read `{}`: stream did not contain valid UTF-8",
             path.display()
         )
-    })?;
-    toml::from_str(&text).map_err(|e| format!("`{}`: {e}", path.display()))
+    })
+}
+
+fn parse_pack(path: &std::path::Path, text: &str) -> Result<RulePack, String> {
+    toml::from_str(text).map_err(|e| format!("`{}`: {e}", path.display()))
 }
 
 /// What compiling one rule gave: the rule and its reach, or nothing, and its problems.

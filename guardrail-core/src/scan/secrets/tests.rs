@@ -512,6 +512,7 @@ fn config_reports_every_problem() {
             },
         ],
         disable: vec!["no-such-rule".into()],
+        ..Default::default()
     };
     let issues = SecretScanner::new(&cfg).unwrap_err();
     let keys: Vec<&str> = issues.iter().map(|i| i.key.as_str()).collect();
