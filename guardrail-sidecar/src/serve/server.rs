@@ -265,6 +265,8 @@ impl pb::guardrail_server::Guardrail for GuardrailService {
         let req = ScanRequest::try_from(request.into_inner()).map_err(|e| self.fail(rpc, e))?;
         let shared = self.shared.clone();
         let engine = shared.engine.load_full();
+        // The hash of the policy that scans, even if another is loaded meanwhile.
+        let policy_hash = engine.guard().policy_hash().to_owned();
         let scan = move |req: ScanRequest| {
             let _permit = permit;
             let t = Instant::now();
@@ -299,6 +301,7 @@ impl pb::guardrail_server::Guardrail for GuardrailService {
             &findings,
             redacted,
             scan_ns,
+            policy_hash,
         );
         Ok(Response::new(reply))
     }
@@ -314,7 +317,13 @@ impl pb::guardrail_server::Guardrail for GuardrailService {
         let mut stream = request.into_inner();
         let shared = self.shared.clone();
         // The scanner of the policy in force when the stream opened, for the whole stream.
-        let secrets = shared.engine.load().secrets().clone();
+        let (secrets, policy_hash) = {
+            let engine = shared.engine.load();
+            (
+                engine.secrets().clone(),
+                engine.guard().policy_hash().to_owned(),
+            )
+        };
         let max = shared.limits.max_stream_bytes;
         let mut context = Context::default();
         let mut options = ScanOptions {
@@ -377,6 +386,7 @@ impl pb::guardrail_server::Guardrail for GuardrailService {
             &findings,
             redacted,
             scan_ns,
+            policy_hash,
         );
         Ok(Response::new(reply))
     }
@@ -594,12 +604,12 @@ impl GuardrailService {
         findings: &[guardrail_core::scan::Finding],
         redacted: Vec<u8>,
         scan_ns: u64,
+        policy_hash: String,
     ) -> pb::ScanOutputResponse {
         let shared = &self.shared;
         let m = &shared.metrics;
         m.stage(Stage::OutputScan, scan_ns);
         m.findings(rpc, findings.iter().map(|f| &*f.rule));
-        let policy_hash = shared.engine.load().guard().policy_hash().to_owned();
         let mut rules: Vec<&str> = findings.iter().map(|f| &*f.rule).collect();
         rules.sort_unstable();
         rules.dedup();
