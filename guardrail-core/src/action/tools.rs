@@ -483,7 +483,7 @@ impl ToolSpec {
                 let mut path = Vec::new();
                 for (key, value) in args {
                     path.push(PathSeg::Key(key));
-                    key_arg(key, &path, &mut f)?;
+                    string_arg(key, ArgKind::Text, &path, &mut f)?;
                     self.walk(value, &mut path, &mut f)?;
                     path.pop();
                 }
@@ -505,10 +505,7 @@ impl ToolSpec {
                     .iter()
                     .find(|(pat, _)| pat.matches(path))
                     .map_or(ArgKind::Text, |(_, k)| *k);
-                let snapshot = path.clone();
-                f(StringArg { value: s, kind }, &move || {
-                    Cow::Owned(pointer_of(&snapshot))
-                })
+                string_arg(s, kind, path, f)
             }
             Value::Array(items) => {
                 for (i, item) in items.iter().enumerate() {
@@ -521,7 +518,7 @@ impl ToolSpec {
             Value::Object(map) => {
                 for (key, item) in map {
                     path.push(PathSeg::Key(key));
-                    key_arg(key, path, f)?;
+                    string_arg(key, ArgKind::Text, path, f)?;
                     self.walk(item, path, f)?;
                     path.pop();
                 }
@@ -532,22 +529,20 @@ impl ToolSpec {
     }
 }
 
-/// An object key of a custom tool's arguments, checked as text: a model chooses keys as
-/// freely as values (where the schema allows other keys), so a secret or hidden characters
-/// can ride in one. Its pointer is the member's.
-fn key_arg<'c, E>(
-    key: &'c str,
+/// Hands one string of a custom tool's arguments to `f`, with its pointer (`path`). Object
+/// keys come here too, as text: a model chooses keys as freely as values (where the schema
+/// allows other keys), so a secret or hidden characters can ride in one; a key's pointer is
+/// its member's.
+fn string_arg<'c, E>(
+    value: &'c str,
+    kind: ArgKind,
     path: &[PathSeg<'c>],
     f: &mut impl FnMut(StringArg<'c>, &dyn Fn() -> Cow<'static, str>) -> Result<(), E>,
 ) -> Result<(), E> {
     let snapshot = path.to_vec();
-    f(
-        StringArg {
-            value: key,
-            kind: ArgKind::Text,
-        },
-        &move || Cow::Owned(pointer_of(&snapshot)),
-    )
+    f(StringArg { value, kind }, &move || {
+        Cow::Owned(pointer_of(&snapshot))
+    })
 }
 
 fn compile_schema<F: jsonschema::json::Json>(

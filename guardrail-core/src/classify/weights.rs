@@ -395,37 +395,32 @@ fn hash_reader(mut reader: impl Read, buf: &mut [u8]) -> std::io::Result<(String
 }
 
 fn hash_file(path: &Path, listed: &str, buf: &mut [u8]) -> HashOutcome {
-    let unreadable = |e: &dyn std::fmt::Display| WeightsProblem::Unreadable {
-        path: listed.to_owned(),
-        error: e.to_string(),
-    };
-    // Looked at before opening: opening a FIFO would block until a writer comes.
-    match std::fs::metadata(path) {
-        Ok(m) if m.is_file() => {}
-        Ok(_) => return Err(unreadable(&"not a regular file")),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Err(WeightsProblem::Missing {
+    let problem = |e: &dyn std::fmt::Display, missing: bool| {
+        if missing {
+            WeightsProblem::Missing {
                 path: listed.to_owned(),
-            });
-        }
-        Err(e) => return Err(unreadable(&e)),
-    }
-    let file = match File::open(path) {
-        Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Err(WeightsProblem::Missing {
+            }
+        } else {
+            WeightsProblem::Unreadable {
                 path: listed.to_owned(),
-            });
+                error: e.to_string(),
+            }
         }
-        Err(e) => return Err(unreadable(&e)),
     };
-    // And again on what was opened, in case the path changed in between.
-    match file.metadata() {
-        Ok(m) if m.is_file() => {}
-        Ok(_) => return Err(unreadable(&"not a regular file")),
-        Err(e) => return Err(unreadable(&e)),
-    }
-    hash_reader(file, buf).map_err(|e| unreadable(&e))
+    let io = |e: std::io::Error| problem(&e, e.kind() == std::io::ErrorKind::NotFound);
+    let regular = |m: std::fs::Metadata| {
+        if m.is_file() {
+            Ok(())
+        } else {
+            Err(problem(&"not a regular file", false))
+        }
+    };
+    // Looked at before opening (opening a FIFO would block until a writer comes), and again
+    // on what was opened, in case the path changed in between.
+    std::fs::metadata(path).map_err(io).and_then(regular)?;
+    let file = File::open(path).map_err(io)?;
+    file.metadata().map_err(io).and_then(regular)?;
+    hash_reader(file, buf).map_err(|e| problem(&e, false))
 }
 
 #[cfg(test)]

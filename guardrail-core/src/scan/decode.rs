@@ -70,7 +70,7 @@ impl Budget {
 }
 
 /// Offset `at` of `text` (a view's bytes when `parent` is set) in the original text.
-fn origin(parent: Option<&View>, at: usize) -> usize {
+pub(crate) fn origin(parent: Option<&View>, at: usize) -> usize {
     match parent {
         None => at,
         // A position past the view's end maps to its last byte's span.
@@ -286,10 +286,7 @@ pub(crate) fn views(text: &[u8], parent: Option<&View>, budget: &mut Budget, out
             }
         } else if any & (LOWER | UPPER | DIGIT) == LOWER | UPPER | DIGIT {
             let before = out.len();
-            push_b64(text, start, end.min(start + MAX_RUN), parent, budget, out);
-            if out.len() > before && end - start > MAX_RUN {
-                budget.exhaust(origin(parent, start + MAX_RUN));
-            }
+            push_b64_run(text, start, end, parent, budget, out);
             if out.len() == before && run.iter().any(|b| matches!(b, b'-' | b'_')) {
                 // A prefix or separators before the payload (`key_QUtJQ...`): try the pieces.
                 let mut s = start;
@@ -312,11 +309,7 @@ pub(crate) fn views(text: &[u8], parent: Option<&View>, budget: &mut Budget, out
                 if out.len() > before || end - start < MIN_B64_RUN + k {
                     break;
                 }
-                let e = end.min(start + k + MAX_RUN);
-                push_b64(text, start + k, e, parent, budget, out);
-                if out.len() > before && end - start - k > MAX_RUN {
-                    budget.exhaust(origin(parent, e));
-                }
+                push_b64_run(text, start + k, end, parent, budget, out);
             }
         }
         i = pad_end.max(end);
@@ -475,6 +468,24 @@ fn push_b64(
         })
         .collect();
     push_view(bytes, spans, Encoding::Base64, parent, budget, out);
+}
+
+/// [`push_b64`] of a whole run, decoded up to [`MAX_RUN`] bytes of it: when a view came of a
+/// longer run, the rest of it was not decoded, and the budget records where that starts.
+fn push_b64_run(
+    text: &[u8],
+    start: usize,
+    end: usize,
+    parent: Option<&View>,
+    budget: &mut Budget,
+    out: &mut Vec<View>,
+) {
+    let before = out.len();
+    let cut = end.min(start + MAX_RUN);
+    push_b64(text, start, cut, parent, budget, out);
+    if out.len() > before && cut < end {
+        budget.exhaust(origin(parent, cut));
+    }
 }
 
 fn hex_value(b: u8) -> Option<u8> {

@@ -775,7 +775,7 @@ impl SecretScanner {
             for r in inner {
                 if r.rule == BUDGET_RULE_IDX {
                     // The view's scan ran out: fail closed from where that happened.
-                    let at = v.map_span(r.start, r.start + 1).map_or(0, |m| m.0);
+                    let at = decode::origin(Some(v), r.start);
                     raw.push(Raw::fail_closed(at.min(text.len()), text.len()));
                     continue;
                 }
