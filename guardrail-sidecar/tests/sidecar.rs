@@ -985,7 +985,7 @@ async fn invalid_reload_keeps_the_old_policy_serving() {
     let _ = std::fs::remove_dir_all(dir);
 }
 
-/// The real binary, with its gRPC address read from its JSON log.
+/// The real binary, with its gRPC address read from its log.
 struct Binary {
     child: Child,
     addr: SocketAddr,
@@ -994,15 +994,28 @@ struct Binary {
     log: std::sync::mpsc::Receiver<String>,
 }
 
+/// A field of a server log line, in either log format.
+fn log_field(line: &str, name: &str) -> Option<String> {
+    if let Ok(v) = serde_json::from_str::<serde_json::Value>(line) {
+        return v.get(name).and_then(|a| a.as_str()).map(str::to_owned);
+    }
+    let at = line.find(&format!("{name}="))? + name.len() + 1;
+    line.get(at..)?.split_whitespace().next().map(str::to_owned)
+}
+
 impl Binary {
     fn start(extra: &[&str]) -> Binary {
+        Binary::start_logging("json", extra)
+    }
+
+    fn start_logging(log_format: &str, extra: &[&str]) -> Binary {
         let mut child = Command::new(env!("CARGO_BIN_EXE_guardrail"))
             .args([
                 "serve",
                 "--listen",
                 "127.0.0.1:0",
                 "--log-format",
-                "json",
+                log_format,
                 "--audit",
                 "off",
             ])
@@ -1027,11 +1040,10 @@ impl Binary {
             let line = log
                 .recv_timeout(deadline.saturating_duration_since(Instant::now()))
                 .expect("the server logs its address");
-            let v: serde_json::Value = serde_json::from_str(&line).unwrap_or_default();
-            if let Some(a) = v.get("metrics_addr").and_then(|a| a.as_str()) {
+            if let Some(a) = log_field(&line, "metrics_addr") {
                 metrics = Some(a.parse().unwrap());
             }
-            if let Some(a) = v.get("grpc_addr").and_then(|a| a.as_str()) {
+            if let Some(a) = log_field(&line, "grpc_addr") {
                 break a.parse().unwrap();
             }
         };
@@ -1067,14 +1079,19 @@ impl Binary {
         }
     }
 
-    /// Reads log lines until one contains `needle` (for at most 30 s).
-    fn wait_log(&self, needle: &str) {
+    /// Reads log lines until one contains `needle` (for at most 30 s); returns the lines read,
+    /// that one last.
+    fn wait_log(&self, needle: &str) -> Vec<String> {
         let deadline = Instant::now() + Duration::from_secs(30);
-        while !self
-            .log
-            .recv_timeout(Duration::from_millis(100))
-            .is_ok_and(|l| l.contains(needle))
-        {
+        let mut lines = Vec::new();
+        loop {
+            if let Ok(line) = self.log.recv_timeout(Duration::from_millis(100)) {
+                let found = line.contains(needle);
+                lines.push(line);
+                if found {
+                    return lines;
+                }
+            }
             assert!(Instant::now() < deadline, "no log line with `{needle}`");
         }
     }
@@ -1109,6 +1126,29 @@ impl Drop for Binary {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn caller_strings_cannot_forge_log_lines() {
+    let server = Binary::start_logging("text", &["--grantable-hosts", "api.example.com"]);
+    let mut client = server.client().await;
+    let mut widened = action(br#"{"tool":"http_get","args":{"url":"https://api.example.com/"}}"#);
+    widened.allow_hosts = vec!["api.example.com".into(), "evil.example".into()];
+    if let Some(ctx) = widened.context.as_mut() {
+        ctx.goal_id = "goal-1\nFORGED-GOAL INFO all clear".into();
+    }
+    let err = client.screen_action(widened).await.unwrap_err();
+    assert_eq!(err.code(), Code::PermissionDenied);
+
+    let lines = server.wait_log("host grant refused");
+    let refused = lines.last().unwrap();
+    assert!(
+        refused.contains("FORGED-GOAL") && refused.contains(r"goal-1\nFORGED-GOAL"),
+        "{refused}"
+    );
+    for line in &lines {
+        assert!(!line.trim_start().starts_with("FORGED"), "{lines:#?}");
     }
 }
 
