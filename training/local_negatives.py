@@ -14,6 +14,12 @@ package and file, the licence is the crate's or package's own (from its metadata
 Usage: python local_negatives.py [--out work/local_code.jsonl] [--n 3000]
        [--min-chars 500 --max-chars 2000]
 
+`--licences` slices the crates' and packages' licence, notice and copyright files instead
+(`--n 1200 --min-chars 200 --max-chars 1500 --out work/local_licences.jsonl`): licence text
+("must retain the above copyright notice", "you may not use this file") is in every repository an
+agent reads, and is imperative enough to look like an instruction. Identical slices are written
+once.
+
 Short slices (`--min-chars 20 --max-chars 300 --out work/local_short.jsonl`) are the one- to
 few-line snippets a tool often returns (a config line, a query, a log line).
 """
@@ -50,7 +56,10 @@ def quoted_crates(corpus: Path) -> set[str]:
     return names
 
 
-def rust_files(exclude: set[str]):
+LICENCE_NAMES = ("LICENSE*", "LICENCE*", "COPYING*", "NOTICE*", "COPYRIGHT*")
+
+
+def rust_files(exclude: set[str], patterns: tuple[str, ...] = ("*.rs",)):
     lock = tomllib.loads((c.REPO / "Cargo.lock").read_text())
     for pkg in sorted(lock.get("package", []), key=lambda p: (p["name"], p["version"])):
         if pkg["name"] in exclude or "source" not in pkg:
@@ -63,7 +72,7 @@ def rust_files(exclude: set[str]):
             lic = tomllib.loads((root / "Cargo.toml").read_text()).get("package", {}).get("license", "")
         except (OSError, tomllib.TOMLDecodeError):
             lic = ""
-        for f in sorted(root.rglob("*.rs")):
+        for f in sorted({f for pattern in patterns for f in root.rglob(pattern) if f.is_file()}):
             yield f"crate {pkg['name']}-{pkg['version']}: {f.relative_to(root)}", f, lic or "see crate"
 
 
@@ -86,6 +95,18 @@ def python_files():
         lic = licences.get(top.name.lower(), "") or "see package"
         for f in sorted(top.rglob("*.py")):
             yield f"python package {top.name}: {f.relative_to(SITE)}", f, lic
+
+
+def python_licence_files():
+    """The licence and notice files the Python packages ship in their ``.dist-info``."""
+    if not SITE.is_dir():
+        return
+    for info in sorted(SITE.glob("*.dist-info")):
+        name = info.name.split("-")[0]
+        if name.lower() in SKIP_PY or name.lower().startswith("nvidia"):
+            continue
+        for f in sorted({f for pattern in LICENCE_NAMES for f in info.rglob(pattern) if f.is_file()}):
+            yield f"python package {name}: {f.relative_to(SITE)}", f, "the file's own text"
 
 
 def round_robin(files, rng: random.Random):
@@ -137,11 +158,17 @@ def main():
     ap.add_argument("--min-chars", type=int, default=MIN_CHARS)
     ap.add_argument("--max-chars", type=int, default=None,
                     help=f"longest slice wanted (default {MAX_CHARS}); given, longer slices are skipped")
+    ap.add_argument("--licences", action="store_true",
+                    help="slice the licence, notice and copyright files instead of code")
     a = ap.parse_args()
     rng = random.Random(c.SEED)
     exclude = quoted_crates(Path(a.corpus))
-    out = []
-    for files, share in ((list(rust_files(exclude)), a.n // 2), (list(python_files()), a.n - a.n // 2)):
+    out, seen = [], set()
+    if a.licences:
+        kinds = (rust_files(exclude, LICENCE_NAMES), python_licence_files())
+    else:
+        kinds = (rust_files(exclude), python_files())
+    for files, share in ((list(kinds[0]), a.n // 2), (list(kinds[1]), a.n - a.n // 2)):
         got = 0
         for source, path, lic in round_robin(files, rng):
             if got >= share:
@@ -151,6 +178,11 @@ def main():
             except (OSError, UnicodeDecodeError):
                 continue
             for chunk in slices(text, rng, a.min_chars, a.max_chars or MAX_CHARS, a.max_chars):
+                # Licence texts repeat word for word across crates; code does not, and its output
+                # stays as it was.
+                if a.licences and chunk in seen:
+                    continue
+                seen.add(chunk)
                 out.append({"text": chunk, "label": "benign", "source": source, "license": lic})
                 got += 1
                 if got >= share:

@@ -12,6 +12,12 @@ measures that, for a model directory, with the Rust binary:
   that source's `injection` texts (in file order) inserted at the line break nearest the middle
   of each input;
 
+- real text, when the machine has Debian's package documentation (`--docs`, default
+  `/usr/share/doc`): the packages' changelogs and copyright files (licence text: imperative,
+  "you must", "you may not"), none of which is training data, cut the same way
+  (`clean_changelogs`, `clean_copyright`, 4 MB each), and the first 2 MB of the changelogs
+  again with one attack planted in each input (`planted_changelogs_<source>`);
+
 each with the default window budget (4) and with every window scored (`max_model_windows = 0`).
 The policy is the built-in default with `[input.model]` pointing at the model directory.
 Results go to a JSON file that model_card.py quotes.
@@ -22,6 +28,7 @@ Usage: python pipeline_check.py [--model DIR] [--guardrail BIN] [--out work/pipe
 from __future__ import annotations
 
 import argparse
+import gzip
 import hashlib
 import json
 import re
@@ -63,6 +70,32 @@ def plant(inputs: list[str], attacks: list[str]) -> list[str]:
     return out
 
 
+def attacks_of(shared: Path, source: str) -> list[str]:
+    """The ``injection`` texts of one shared corpus file, in file order."""
+    with open(shared / "corpora" / "injection" / f"{source}.jsonl", encoding="utf-8") as fh:
+        return [r["text"] for r in map(json.loads, fh) if r.get("label") == "injection"]
+
+
+def docs_text(root: Path, names: tuple[str, ...], per_file: int, total: int) -> str:
+    """Up to ``total`` characters: the first ``per_file`` characters (whole lines) of the first of
+    ``names`` found in each package directory under ``root``, packages in name order."""
+    parts, size = [], 0
+    for pkg in sorted(p for p in root.iterdir() if p.is_dir()):
+        for name in names:
+            f = pkg / name
+            if not f.is_file():
+                continue
+            data = gzip.open(f).read() if name.endswith(".gz") else f.read_bytes()
+            text = data.decode("utf-8", "replace")[:per_file]
+            text = text[: text.rfind("\n") + 1] or text
+            parts.append(text)
+            size += len(text)
+            break
+        if size >= total:
+            break
+    return "".join(parts)[:total]
+
+
 def write_rows(path: Path, texts: list[str], label: str) -> None:
     with open(path, "w", encoding="utf-8") as fh:
         for t in texts:
@@ -93,6 +126,7 @@ def main():
     ap.add_argument("--model", default=str(c.REPO / "fixtures" / "models" / "injection-minilm"))
     ap.add_argument("--guardrail", default=str(c.REPO / "target" / "release" / "guardrail"))
     ap.add_argument("--shared", default=str(c.REPO.parent / "shared"))
+    ap.add_argument("--docs", default="/usr/share/doc", help="Debian package documentation, for real text")
     ap.add_argument("--out", default=str(c.WORK / "pipeline.json"))
     a = ap.parse_args()
     model, shared = Path(a.model).resolve(), Path(a.shared)
@@ -107,9 +141,16 @@ def main():
         texts[name] = cut(txt.read_text(encoding="utf-8"))
     corpora = {"clean_8mb": (texts["clean8"], "benign"), "clean_2mb": (texts["clean2"], "benign")}
     for src in ATTACKS:
-        rows = [json.loads(l) for l in open(shared / "corpora" / "injection" / f"{src}.jsonl", encoding="utf-8")]
-        attacks = [r["text"] for r in rows if r.get("label") == "injection"]
-        corpora[f"planted_{src}"] = (plant(texts["clean2"], attacks), "injection")
+        corpora[f"planted_{src}"] = (plant(texts["clean2"], attacks_of(shared, src)), "injection")
+    docs = Path(a.docs)
+    if docs.is_dir():
+        changelogs = docs_text(docs, ("changelog.Debian.gz", "changelog.gz", "changelog"), 12_000, 4_000_000)
+        copyright = docs_text(docs, ("copyright",), 12_000, 4_000_000)
+        corpora["clean_changelogs"] = (cut(changelogs), "benign")
+        corpora["clean_copyright"] = (cut(copyright), "benign")
+        for src in ATTACKS:
+            corpora[f"planted_changelogs_{src}"] = (plant(cut(changelogs[:2_000_000]), attacks_of(shared, src)),
+                                                    "injection")
     configs = {}
     for label, windows in (("budget", None), ("every_window", 0)):
         p = work / f"policy-{label}.toml"

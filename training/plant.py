@@ -16,12 +16,23 @@ that local_negatives.py reads. Without them the model learns that any prose line
 log lines is an attack; with them, what tells is what the line says. Their category is
 ``planted:local_docs``.
 
+With ``--benign-corpus N``, N more rows plant a short ``benign`` corpus text the same way (the
+questions, requests and snippets that mention the same words attacks use), drawn round-robin
+over their sources; their category is ``planted:<source>`` too, so a held-out source's benign
+texts stay out of its fold as well. Without them, any corpus-like line among code is an attack.
+
+With ``--scrambled N``, N more ``benign`` rows plant a line whose words are shuffled: a line of
+documentation or a short benign corpus text, alternately, words in random order. Synthetic and
+garbled log text (word salad with "your", "response", "must") otherwise reads to the model as
+an attack, since attacks are the only corpus text that is both odd and second person. Their
+category is ``planted:local_docs`` or ``planted:<source>`` as above.
+
 Attacks are the corpus's ``injection`` rows of at most ``--max-attack`` characters, drawn
 round-robin over their sources (so no one source dominates) with the project seed; each context
 is cut to at most ``--max-context`` characters at line breaks.
 
 Usage: python plant.py [--contexts work/local_code.jsonl] [--n 1500] [--benign 1500]
-       [--out work/planted.jsonl]
+       [--benign-corpus 0] [--scrambled 0] [--out work/planted.jsonl]
 """
 
 from __future__ import annotations
@@ -130,16 +141,19 @@ def main() -> None:
     ap.add_argument("--contexts", default=str(c.WORK / "local_code.jsonl"))
     ap.add_argument("--n", type=int, default=1500, help="rows with a planted attack")
     ap.add_argument("--benign", type=int, default=1500, help="rows with a planted line of documentation")
-    ap.add_argument("--max-attack", type=int, default=400)
+    ap.add_argument("--benign-corpus", type=int, default=0, help="rows with a planted short benign corpus text")
+    ap.add_argument("--scrambled", type=int, default=0, help="rows with a planted line of shuffled words")
+    ap.add_argument("--max-attack", type=int, default=400, help="longest planted corpus text, in characters")
     ap.add_argument("--max-context", type=int, default=1200)
     ap.add_argument("--out", default=str(c.WORK / "planted.jsonl"))
     a = ap.parse_args()
     rng = random.Random(c.SEED)
 
     by_source: dict[str, list[str]] = {}
+    benign_by_source: dict[str, list[str]] = {}
     for r in c.load_corpus(a.corpus):
-        if r.label == 1 and 20 <= len(r.text.strip()) <= a.max_attack:
-            by_source.setdefault(r.source, []).append(r.text)
+        if 20 <= len(r.text.strip()) <= a.max_attack:
+            (by_source if r.label == 1 else benign_by_source).setdefault(r.source, []).append(r.text)
     if not by_source:
         raise SystemExit("no attacks short enough in the corpus")
     for texts in by_source.values():
@@ -164,13 +178,47 @@ def main() -> None:
         context = cut_lines(contexts[(a.n + k) % len(contexts)], a.max_context, rng)
         rows.append({"text": plant(context, line, rng), "label": "benign",
                      "category": "planted:local_docs", "source": "planted"})
+    benign_sources = sorted(benign_by_source)
+    benign_used = {s: 0 for s in benign_sources}
+    for texts in benign_by_source.values():
+        rng.shuffle(texts)
+    for k in range(a.benign_corpus if benign_sources else 0):
+        s = benign_sources[k % len(benign_sources)]
+        text = benign_by_source[s][benign_used[s] % len(benign_by_source[s])]
+        benign_used[s] += 1
+        context = cut_lines(contexts[(a.n + len(prose) + k) % len(contexts)], a.max_context, rng)
+        rows.append({"text": plant(context, text, rng), "label": "benign",
+                     "category": f"planted:{s}", "source": "planted"})
+    scrambled = 0
+    if a.scrambled:
+        # Lines not planted whole above, so a scrambled line's words are not also seen in order.
+        spare = benign_lines(a.benign + a.scrambled, rng)[a.benign:]
+        for k in range(a.scrambled):
+            if k % 2 == 0 and spare:
+                line, category = spare[(k // 2) % len(spare)], "planted:local_docs"
+            elif benign_sources:
+                s = benign_sources[(k // 2) % len(benign_sources)]
+                pool = benign_by_source[s]
+                line, category = pool[(benign_used[s] + k // 2) % len(pool)], f"planted:{s}"
+            else:
+                continue
+            words = line.split()
+            rng.shuffle(words)
+            text = " ".join(words)
+            text = text[:1].upper() + text[1:].rstrip(".") + "."
+            context = cut_lines(contexts[(a.n + len(prose) + a.benign_corpus + k) % len(contexts)], a.max_context, rng)
+            rows.append({"text": plant(context, text, rng), "label": "benign", "category": category,
+                         "source": "planted"})
+            scrambled += 1
     out = Path(a.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     with out.open("w", encoding="utf-8") as fh:
         for r in rows:
             fh.write(json.dumps(r, ensure_ascii=False) + "\n")
     print(f"wrote {len(rows)} rows to {out}: attacks from {', '.join(f'{s} {used[s]}' for s in sources)}; "
-          f"{len(prose)} with a line of documentation")
+          f"{len(prose)} with a line of documentation; "
+          f"{sum(benign_used.values())} with a benign corpus text ({', '.join(f'{s} {n}' for s, n in benign_used.items())}); "
+          f"{scrambled} with a line of shuffled words")
 
 
 if __name__ == "__main__":
