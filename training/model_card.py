@@ -58,10 +58,21 @@ def pipeline_paragraph(pipe, old, old_name):
         r = p["runs"][run]
         return f"{r['stopped']} of {r['inputs']}"
 
-    def planted(p, cfg):
-        return ", ".join(f"{p['runs'][f'planted_{s}/{cfg}']['stopped']} ({n})" for s, n in
+    def planted(p, cfg, into=""):
+        return ", ".join(f"{p['runs'][f'planted_{into}{s}/{cfg}']['stopped']} ({n})" for s, n in
                          (("spikee_seeds", "spikee seeds"), ("neuralchemy_core", "neuralchemy"),
                           ("tensor_trust_attacks", "Tensor Trust")))
+
+    def real_text(p):
+        if "clean_changelogs/budget" not in p["runs"]:
+            return ""
+        m = p["runs"]["planted_changelogs_spikee_seeds/budget"]["inputs"]
+        return (f" Real text, none of it training data (Debian's package changelogs and copyright files "
+                f"on the measuring machine, 4 MB of each cut the same way): {got(p, 'clean_changelogs/budget')} "
+                f"changelog inputs and {got(p, 'clean_copyright/budget')} copyright inputs denied "
+                f"({got(p, 'clean_changelogs/every_window')} and {got(p, 'clean_copyright/every_window')} "
+                f"with every window scored); with one attack planted in each of {m} changelog inputs, "
+                f"{planted(p, 'budget', 'changelogs_')} stopped.")
 
     n = pipe["runs"]["planted_spikee_seeds/budget"]["inputs"]
     text = ("**Window budget for long inputs.** The screener shows the transformer at most `max_model_windows` "
@@ -77,12 +88,13 @@ def pipeline_paragraph(pipe, old, old_name):
             f"(heuristics included) stopped {planted(pipe, 'budget')} of {n}; with every window scored "
             f"{planted(pipe, 'every_window')}, and {got(pipe, 'clean_2mb/every_window')} of the same inputs "
             "without an attack. A short attack mixed into a window of log lines scores far below the same text "
-            "alone (mean pooling dilutes it), with or without the budget.")
+            "alone (mean pooling dilutes it), with or without the budget." + real_text(pipe))
     if old is not None:
         text += (f" The {old_name}, same runs: {got(old, 'clean_8mb/budget')} and "
                  f"{got(old, 'clean_8mb/every_window')} clean inputs denied; planted attacks stopped "
                  f"{planted(old, 'budget')} with the budget, {planted(old, 'every_window')} with every window "
-                 f"scored, and {got(old, 'clean_2mb/every_window')} clean inputs flagged that way.")
+                 f"scored, and {got(old, 'clean_2mb/every_window')} clean inputs flagged that way."
+                 + real_text(old))
     return text + "\n"
 
 
@@ -355,6 +367,12 @@ def main():
           + "; ".join(f"\"{e['text'][:60]}…\" scores {e['prob']:.3f}" for e in fps)
           + f" (threshold {fin['threshold']:.3f}). A user's own request screened as untrusted input looks like an "
           "injection to this model; screen data, not the user's prompt.")
+    lic = pipe["runs"].get("clean_copyright/budget")
+    if lic and lic["stopped"] > 0.05 * lic["inputs"]:
+        w(f"- Licence text is a false-positive class: {lic['stopped']} of {lic['inputs']} 100 kB inputs of Debian "
+          "copyright files are denied, because clauses such as \"Redistributions of source code must retain the "
+          "above copyright notice\" score near 1 (\"the above\", \"must\", imperative). A repository's "
+          "`LICENSE` or a source file's header read by an agent can be denied.")
     w("- Adversarial robustness was not evaluated beyond the corpus' own obfuscated rows.")
     w("- Reproduce with `training/README.md`.")
     (out / "loso.json").write_text(json.dumps(loso, indent=1))

@@ -15,7 +15,7 @@ pub const BUILTIN_DIR: &str = "builtin:injection-minilm";
 
 /// SHA-256 of the compiled-in model's `SHA256SUMS`: the pin the embedded default policy uses.
 pub const BUILTIN_SHA256SUMS: &str =
-    "0003ed14f07f3765fdbb69c054cc2600e2cc79703bcc4966cc16e15e1ce31eb3";
+    "7dd4b6e790b477b624392c54ac4b6059b8c20d396aee2c2f909e6eab2e8a3843";
 
 /// True when `dir` names the compiled-in model.
 pub fn is_builtin(dir: &Path) -> bool {
