@@ -72,7 +72,16 @@ def pipeline_paragraph(pipe, old, old_name):
                 f"changelog inputs and {got(p, 'clean_copyright/budget')} copyright inputs denied "
                 f"({got(p, 'clean_changelogs/every_window')} and {got(p, 'clean_copyright/every_window')} "
                 f"with every window scored); with one attack planted in each of {m} changelog inputs, "
-                f"{planted(p, 'budget', 'changelogs_')} stopped.")
+                f"{planted(p, 'budget', 'changelogs_')} stopped." + short_lines(p))
+
+    def short_lines(p):
+        names = [(k, n) for k, n in (("8mb", "synthetic tool output"), ("changelogs", "changelog"),
+                                     ("copyright", "copyright file")) if f"lines_{k}/budget" in p["runs"]]
+        if not names:
+            return ""
+        return (" One line of prose per input (the short tool result case; 30–400 characters, lines drawn "
+                "from the same texts): " + ", ".join(f"{got(p, f'lines_{k}/budget')} {n} lines" for k, n in names)
+                + " flagged.")
 
     n = pipe["runs"]["planted_spikee_seeds/budget"]["inputs"]
     text = ("**Window budget for long inputs.** The screener shows the transformer at most `max_model_windows` "
@@ -373,6 +382,11 @@ def main():
           "copyright files are denied, because clauses such as \"Redistributions of source code must retain the "
           "above copyright notice\" score near 1 (\"the above\", \"must\", imperative). A repository's "
           "`LICENSE` or a source file's header read by an agent can be denied.")
+    short = pipe["runs"].get("lines_changelogs/budget")
+    if short and short["stopped"] > 0.05 * short["inputs"]:
+        w(f"- Short imperative lines are a false-positive class: {short['stopped']} of {short['inputs']} single "
+          "changelog lines screened on their own are flagged (entries such as \"Remove …\", \"Fix …\", \"Run "
+          "all tests …\"). A one-line tool result, commit subject or list item can be denied.")
     w("- Adversarial robustness was not evaluated beyond the corpus' own obfuscated rows.")
     w("- Reproduce with `training/README.md`.")
     (out / "loso.json").write_text(json.dumps(loso, indent=1))

@@ -19,6 +19,9 @@ measures that, for a model directory, with the Rust binary:
   again with one attack planted in each input (`planted_changelogs_<source>`);
 
 each with the default window budget (4) and with every window scored (`max_model_windows = 0`).
+Short inputs too: up to 3000 lines of prose (30-400 characters, four words or more, mostly
+letters) drawn from each clean text above, one line per input (`lines_<text>`, budget only: a
+line is one window). A tool result is often one such line.
 The policy is the built-in default with `[input.model]` pointing at the model directory.
 Results go to a JSON file that model_card.py quotes.
 
@@ -96,6 +99,21 @@ def docs_text(root: Path, names: tuple[str, ...], per_file: int, total: int) -> 
     return "".join(parts)[:total]
 
 
+def prose_lines(inputs: list[str], n: int = 3000) -> list[str]:
+    """Up to ``n`` lines of prose from ``inputs``, in a seeded random order."""
+    import random
+
+    out = []
+    for text in inputs:
+        for line in text.split("\n"):
+            line = line.strip()
+            if 30 <= len(line) <= 400 and len(line.split()) >= 4 and \
+                    sum(ch.isalpha() or ch == " " for ch in line) >= 0.85 * len(line):
+                out.append(line)
+    random.Random(c.SEED).shuffle(out)
+    return out[:n]
+
+
 def write_rows(path: Path, texts: list[str], label: str) -> None:
     with open(path, "w", encoding="utf-8") as fh:
         for t in texts:
@@ -151,6 +169,8 @@ def main():
         for src in ATTACKS:
             corpora[f"planted_changelogs_{src}"] = (plant(cut(changelogs[:2_000_000]), attacks_of(shared, src)),
                                                     "injection")
+    for name in [k for k in corpora if k.startswith("clean_") and k != "clean_2mb"]:
+        corpora[f"lines_{name[len('clean_'):]}"] = (prose_lines(corpora[name][0]), "benign")
     configs = {}
     for label, windows in (("budget", None), ("every_window", 0)):
         p = work / f"policy-{label}.toml"
@@ -162,6 +182,8 @@ def main():
         path = work / f"{name}.jsonl"
         write_rows(path, inputs, label)
         for cfg, p in configs.items():
+            if name.startswith("lines_") and cfg != "budget":
+                continue
             r = replay(Path(a.guardrail), p, path)
             share = r["tpr"] if label == "injection" else r["fpr"]
             stopped = round(share * r["cases"])

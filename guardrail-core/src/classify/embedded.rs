@@ -15,7 +15,7 @@ pub const BUILTIN_DIR: &str = "builtin:injection-minilm";
 
 /// SHA-256 of the compiled-in model's `SHA256SUMS`: the pin the embedded default policy uses.
 pub const BUILTIN_SHA256SUMS: &str =
-    "7dd4b6e790b477b624392c54ac4b6059b8c20d396aee2c2f909e6eab2e8a3843";
+    "66d1593e8976743fa31edab0b7859141466b96ef605a4599497e0ff786939e2a";
 
 /// True when `dir` names the compiled-in model.
 pub fn is_builtin(dir: &Path) -> bool {
