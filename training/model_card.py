@@ -171,21 +171,34 @@ def main():
         w(f"| `{name}` | {v['rows']} | {v['injection']} | {v['benign']} | {'; '.join(v['licenses'])} | {origin} |")
     w("\n`tensor_trust_attacks` carries no licence file upstream (research release); it is used for "
       "training and evaluation only, and no text of it ships in this directory.\n")
-    for path in fin.get("extra") or ():
-        extra = [json.loads(l) for l in Path(path).read_text(encoding="utf-8").splitlines() if l.strip()]
-        units = {r["source"].split(":")[0] for r in extra}
-        rust = sum(1 for r in extra if r["source"].startswith("crate "))
-        lic = {}
-        for r in extra:
-            lic[r["license"]] = lic.get(r["license"], 0) + 1
-        top = sorted(lic.items(), key=lambda kv: -kv[1])[:4]
-        w(f"Training-only benign code (`{Path(path).name}`, written by `training/local_negatives.py`): "
-          f"{len(extra)} slices of 500–2000 characters, {rust} from Rust crates of the repository's `Cargo.lock` "
-          f"(the local cargo registry) and {len(extra) - rust} from the Python packages of the pinned training "
-          f"environment, {len(units)} crates and packages in all; no crate that `benign_code` quotes is used, so "
-          "that source stays unseen when it is held out. Licences are the crates' and packages' own (most "
-          "common: " + "; ".join(f"{k} ({v})" for k, v in top) + "). These texts are in every fold's training "
-          "and calibration data and are never a test fold; none of them ships here.\n")
+    extras = list(fin.get("extra") or ())
+    if extras:
+        kinds = {
+            "local_code.jsonl": ("local_negatives.py", "slices of code (whole lines)"),
+            "local_short.jsonl": ("local_negatives.py --min-chars 20 --max-chars 300",
+                                  "one- to few-line slices of code"),
+            "local_licences.jsonl": ("local_negatives.py --licences", "slices of licence, notice and copyright files"),
+            "doc_lines.jsonl": ("doc_lines.py", "single lines of documentation and changelogs"),
+        }
+        w("Training-only benign text from this machine's own dependencies: the Rust crates of the repository's "
+          "`Cargo.lock` (the local cargo registry) and the Python packages of the pinned training environment, "
+          "leaving out every crate that `benign_code` quotes, so that source stays unseen when it is held out. "
+          "These texts are in every fold's training and calibration data and are never a test fold; none of "
+          "them ships here.\n")
+        w("| file | written by | rows | what | characters | crates and packages | most common licences |")
+        w("|---|---|---:|---|---|---:|---|")
+        for path in extras:
+            extra = [json.loads(l) for l in Path(path).read_text(encoding="utf-8").splitlines() if l.strip()]
+            units = {r["source"].split(":")[0] for r in extra}
+            lic = {}
+            for r in extra:
+                lic[r.get("license", "")] = lic.get(r.get("license", ""), 0) + 1
+            top = sorted(lic.items(), key=lambda kv: -kv[1])[:3]
+            by, what = kinds.get(Path(path).name, ("?", "benign text"))
+            sizes = sorted(len(r["text"]) for r in extra)
+            w(f"| `{Path(path).name}` | `{by}` | {len(extra)} | {what} | {sizes[0]}–{sizes[-1]} | {len(units)} | "
+              + "; ".join(f"{k} ({v})" for k, v in top) + " |")
+        w("")
 
     w("## Method\n")
     w(f"1. **Windows.** Text is tokenized with `tokenizer.json` without special tokens. A text of n ≤ "
