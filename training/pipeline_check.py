@@ -14,7 +14,8 @@ measures that, for a model directory, with the Rust binary:
 
 - real text, when the machine has Debian's package documentation (`--docs`, default
   `/usr/share/doc`): the packages' changelogs and copyright files (licence text: imperative,
-  "you must", "you may not"), none of which is training data, cut the same way
+  "you must", "you may not"), none of which is training data (the standard licences they quote
+  are, though, the same text as the licence files `local_negatives.py --licences` reads), cut the same way
   (`clean_changelogs`, `clean_copyright`, 4 MB each), and the first 2 MB of the changelogs
   again with one attack planted in each input (`planted_changelogs_<source>`);
 
