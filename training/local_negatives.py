@@ -180,9 +180,10 @@ def main():
             for chunk in slices(text, rng, a.min_chars, a.max_chars or MAX_CHARS, a.max_chars):
                 # Licence texts repeat word for word across crates; code does not, and its output
                 # stays as it was.
-                if a.licences and chunk in seen:
-                    continue
-                seen.add(chunk)
+                if a.licences:
+                    if chunk in seen:
+                        continue
+                    seen.add(chunk)
                 out.append({"text": chunk, "label": "benign", "source": source, "license": lic})
                 got += 1
                 if got >= share:

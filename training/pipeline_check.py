@@ -89,7 +89,11 @@ def docs_text(root: Path, names: tuple[str, ...], per_file: int, total: int) -> 
             f = pkg / name
             if not f.is_file():
                 continue
-            data = gzip.open(f).read() if name.endswith(".gz") else f.read_bytes()
+            if name.endswith(".gz"):
+                with gzip.open(f) as fh:
+                    data = fh.read()
+            else:
+                data = f.read_bytes()
             text = data.decode("utf-8", "replace")[:per_file]
             text = text[: text.rfind("\n") + 1] or text
             parts.append(text)

@@ -191,7 +191,8 @@ def main() -> None:
                      "category": f"planted:{s}", "source": "planted"})
     scrambled = 0
     if a.scrambled:
-        # Lines not planted whole above, so a scrambled line's words are not also seen in order.
+        # A second, later draw of documentation lines, past its first ``--benign``; the draw is
+        # independent of the one above, so a line may be planted both whole and shuffled.
         spare = benign_lines(a.benign + a.scrambled, rng)[a.benign:]
         for k in range(a.scrambled):
             if k % 2 == 0 and spare:
