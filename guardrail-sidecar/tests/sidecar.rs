@@ -1789,6 +1789,67 @@ fn replay_per_case_writes_a_line_for_every_row_of_every_kind() {
     assert!(cases.iter().all(|c| c["score"].is_number()));
 }
 
+/// A corpus line far longer than `MAX_LINE_BYTES` is cut once and the rest skipped without
+/// being held: the corpus is a FIFO, so the process's peak memory (`VmHWM`) is read while
+/// it waits for the rest of the file, after the whole long line went through.
+#[cfg(target_os = "linux")]
+#[test]
+fn replay_skips_an_oversized_line_without_holding_it() {
+    use std::io::Write as _;
+    const LINE_MIB: usize = 256;
+    let dir = temp_dir("fifo");
+    let corpus = dir.join("corpus.jsonl");
+    let made = Command::new("mkfifo").arg(&corpus).status().unwrap();
+    assert!(made.success(), "mkfifo: {made:?}");
+    let out = dir.join("cases.jsonl");
+    let child = Command::new(env!("CARGO_BIN_EXE_guardrail"))
+        .args(["replay", "--kind", "output", "--corpus"])
+        .arg(&corpus)
+        .arg("--per-case")
+        .arg(&out)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Opening the write end waits for the replay to open the read end.
+    let mut fifo = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&corpus)
+        .unwrap();
+    let mib = vec![b'x'; 1 << 20];
+    for _ in 0..LINE_MIB {
+        fifo.write_all(&mib).unwrap();
+    }
+    // All but the pipe's buffer has been read; the line has not ended yet.
+    let status = std::fs::read_to_string(format!("/proc/{}/status", child.id())).unwrap();
+    let peak_kib: usize = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap();
+    fifo.write_all(b"\n{\"text\": \"nothing to see here\", \"label\": \"clean\"}\n")
+        .unwrap();
+    drop(fifo);
+    let output = child.wait_with_output().unwrap();
+    assert!(output.status.success(), "{output:?}");
+    // About 60 MiB to start and 32 MiB for the cut line's buffer; holding the rest of the
+    // line would take more than its 240 MiB on top.
+    assert!(
+        peak_kib < 192 << 10,
+        "peak memory {peak_kib} KiB while skipping a {LINE_MIB} MiB line"
+    );
+    let cases: Vec<serde_json::Value> = std::fs::read_to_string(&out)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let kinds: Vec<&str> = cases.iter().map(|c| c["kind"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["error", "clean"], "{cases:?}");
+    assert!(cases[1]["ok"].as_bool().unwrap());
+    assert!(cases[1]["location"].as_str().unwrap().ends_with(":2"));
+    let _ = std::fs::remove_dir_all(dir);
+}
+
 #[test]
 fn check_exit_status_tells_allow_deny_and_review_apart() {
     use std::io::Write as _;
