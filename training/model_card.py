@@ -177,7 +177,8 @@ def main():
             "local_code.jsonl": ("local_negatives.py", "slices of code (whole lines)"),
             "local_short.jsonl": ("local_negatives.py --min-chars 20 --max-chars 300",
                                   "one- to few-line slices of code"),
-            "local_licences.jsonl": ("local_negatives.py --licences", "slices of licence, notice and copyright files"),
+            "local_licences.jsonl": ("local_negatives.py --licences --n 1200 --min-chars 200 --max-chars 1500",
+                                     "slices of licence, notice and copyright files"),
             "doc_lines.jsonl": ("doc_lines.py", "single lines of documentation and changelogs"),
         }
         w("Training-only benign text from this machine's own dependencies: the Rust crates of the repository's "
@@ -395,6 +396,11 @@ def main():
           "copyright files are denied, because clauses such as \"Redistributions of source code must retain the "
           "above copyright notice\" score near 1 (\"the above\", \"must\", imperative). A repository's "
           "`LICENSE` or a source file's header read by an agent can be denied.")
+    elif lic and any(Path(x).name == "local_licences.jsonl" for x in extras):
+        w(f"- Licence text: {lic['stopped']} of {lic['inputs']} 100 kB inputs of Debian copyright files are denied, "
+          "but the standard licences those files quote are among the training negatives "
+          "(`local_licences.jsonl`), so that count shows licence text in new surroundings, not unseen "
+          "licences; an unusual licence's clauses (\"must retain the above …\") can still score high.")
     short = pipe["runs"].get("lines_changelogs/budget")
     if short and short["stopped"] > 0.05 * short["inputs"]:
         w(f"- Short imperative lines are a false-positive class: {short['stopped']} of {short['inputs']} single "

@@ -15,7 +15,7 @@ pub const BUILTIN_DIR: &str = "builtin:injection-minilm";
 
 /// SHA-256 of the compiled-in model's `SHA256SUMS`: the pin the embedded default policy uses.
 pub const BUILTIN_SHA256SUMS: &str =
-    "66d1593e8976743fa31edab0b7859141466b96ef605a4599497e0ff786939e2a";
+    "cf36115d68e9cf731c47a295380f069612ca56d203b8d4427d09eb956280fb28";
 
 /// True when `dir` names the compiled-in model.
 pub fn is_builtin(dir: &Path) -> bool {
