@@ -15,12 +15,12 @@ Usage: python doc_lines.py [--n 3000] [--per-file 6] [--out work/doc_lines.jsonl
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import random
 from pathlib import Path
 
 import common as c
-import local_negatives as ln
 import plant
 
 
@@ -43,20 +43,8 @@ def main() -> None:
     ap.add_argument("--out", default=str(c.WORK / "doc_lines.jsonl"))
     a = ap.parse_args()
     rng = random.Random(c.SEED)
-    rows, seen = [], set()
-    for source, path, _ in ln.round_robin(list(plant.doc_files()), rng):
-        if len(rows) >= a.n:
-            break
-        try:
-            found = short_lines(path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError):
-            continue
-        rng.shuffle(found)
-        for line in found[: a.per_file]:
-            if line in seen or len(rows) >= a.n:
-                continue
-            seen.add(line)
-            rows.append({"text": line, "label": "benign", "source": f"{source}", "license": "the package's own"})
+    rows = [{"text": line, "label": "benign", "source": source, "license": "the package's own"}
+            for source, line in itertools.islice(plant.drawn_lines(short_lines, a.per_file, rng), a.n)]
     out = Path(a.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     with out.open("w", encoding="utf-8") as fh:

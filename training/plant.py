@@ -38,6 +38,7 @@ Usage: python plant.py [--contexts work/local_code.jsonl] [--n 1500] [--benign 1
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import random
 from pathlib import Path
@@ -85,23 +86,32 @@ def doc_files():
                     yield f"python package {top.name}: {f.name}", f, ""
 
 
+def drawn_lines(pick, per_file: int, rng: random.Random):
+    """Distinct ``(source, line)`` pairs from :func:`doc_files`, taken round-robin over packages:
+    at most ``per_file`` of the lines ``pick(text)`` selects in each file, shuffled. The file
+    order is drawn from ``rng`` at the call; files are read (and their lines shuffled) only as
+    the caller takes lines."""
+    files = list(ln.round_robin(list(doc_files()), rng))
+
+    def lines():
+        seen: set[str] = set()
+        for source, path, _ in files:
+            try:
+                found = pick(path.read_text(encoding="utf-8"))
+            except (OSError, UnicodeDecodeError):
+                continue
+            rng.shuffle(found)
+            for line in found[:per_file]:
+                if line not in seen:
+                    seen.add(line)
+                    yield source, line
+
+    return lines()
+
+
 def benign_lines(n: int, rng: random.Random) -> list[str]:
     """``n`` prose lines from :func:`doc_files`, taken round-robin over packages."""
-    lines: list[str] = []
-    seen: set[str] = set()
-    for _, path, _ in ln.round_robin(list(doc_files()), rng):
-        if len(lines) >= n:
-            break
-        try:
-            found = prose_lines(path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError):
-            continue
-        rng.shuffle(found)
-        for line in found[:4]:
-            if line not in seen:
-                seen.add(line)
-                lines.append(line)
-    return lines[:n]
+    return [line for _, line in itertools.islice(drawn_lines(prose_lines, 4, rng), n)]
 
 
 def cut_lines(text: str, limit: int, rng: random.Random) -> str:
