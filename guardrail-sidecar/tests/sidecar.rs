@@ -815,6 +815,100 @@ async fn deadlines_end_calls_and_free_their_slot() {
     server.stop().await;
 }
 
+/// Benign text of about `bytes` bytes, no two lines alike.
+fn long_benign_text(bytes: usize) -> String {
+    let mut text = String::new();
+    let mut i = 0usize;
+    while text.len() < bytes {
+        text.push_str(&format!(
+            "Entry {i}: {} crates of pears left the depot at {}:{:02} and reached shop {}.\n",
+            i * 7 % 97,
+            i % 24,
+            i % 60,
+            i * 13 % 401
+        ));
+        i += 1;
+    }
+    text
+}
+
+/// A call whose caller gave up still holds its slot while its screening runs on: the cap
+/// counts the work the server is doing, not the calls it is still answering.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancelled_call_keeps_its_slot_until_its_work_ends() {
+    let dir = temp_dir("cancelled-slot");
+    let policy = dir.join("policy.toml");
+    // Every window to the transformer: a long input keeps the model busy for seconds.
+    std::fs::write(
+        &policy,
+        format!(
+            "[input.model]\ndir = \"builtin:injection-minilm\"\nsha256sums = \"{}\"\ntier1 = false\n",
+            guardrail_core::classify::embedded::BUILTIN_SHA256SUMS
+        ),
+    )
+    .unwrap();
+    let server = TestServer::start(ServerConfig {
+        config: Some(policy),
+        max_concurrent: 1,
+        ..quiet()
+    })
+    .await;
+    let mut client = server.client().await;
+    let text = long_benign_text(320 * 1024);
+
+    // How many windows the input costs, uncancelled.
+    let full = client
+        .screen_input(proto::ScreenInputRequest {
+            text: text.clone(),
+            source: proto::InputSource::ToolResult.into(),
+            context: None,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(decision(full.decision), proto::Decision::Allow);
+    assert!(
+        full.windows_scored >= 500,
+        "{} windows",
+        full.windows_scored
+    );
+    assert_eq!(full.windows_scored, full.windows);
+
+    let mut req = Request::new(proto::ScreenInputRequest {
+        text,
+        source: proto::InputSource::ToolResult.into(),
+        context: None,
+    });
+    req.set_timeout(Duration::from_millis(150));
+    let err = client.screen_input(req).await.unwrap_err();
+    assert!(
+        matches!(err.code(), Code::DeadlineExceeded | Code::Cancelled),
+        "{err:?}"
+    );
+    // The server has dropped the call (its own deadline is the same); the screening goes on
+    // for hundreds of windows and keeps the only slot.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let err = client.screen_action(action(ALLOW)).await.unwrap_err();
+    assert_eq!(err.code(), Code::ResourceExhausted, "{err:?}");
+    assert!(
+        server
+            .metrics()
+            .await
+            .contains("guardrail_in_flight_requests 1")
+    );
+
+    // When the abandoned work ends, the slot is free again.
+    wait_for_metric(&server, "guardrail_in_flight_requests 0").await;
+    let v = client
+        .screen_action(action(ALLOW))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(decision(v.decision), proto::Decision::Allow);
+    server.stop().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn oversized_and_malformed_requests_get_clear_statuses() {
     let server = TestServer::start(ServerConfig {
