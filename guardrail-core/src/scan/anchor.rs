@@ -5,12 +5,13 @@
 //! the text 16 bytes at a time and only looks closer at marked bytes. A keyword is filed under
 //! three of its bytes that include its anchor: the anchor and the two after it, the bytes on
 //! either side of it, or the two before it (a keyword of two bytes under the pair alone, of
-//! one byte under the byte). At a marked byte, one hashed-triple bit per kind of filing the
-//! byte has, and then a pair bit, decide whether any keyword can be there; only then are the
-//! keywords of that pair compared, eight bytes at a time. Prose and tool output, where marked
-//! bytes are common but their neighbourhoods rarely fit a keyword, stream through at
-//! table-lookup speed; a large automaton over hundreds of case-insensitive keywords would
-//! cost a dependent memory load per byte.
+//! one byte under the byte). At a marked byte, two table loads (the anchor with the byte
+//! after it, and with the byte before it) give the filings whose filed pairs are there, most
+//! often none; a hashed-triple bit for each that is left decides whether any keyword can be
+//! there; only then are the keywords of that pair compared, eight bytes at a time. Prose and
+//! tool output, where marked bytes are common but their neighbourhoods rarely fit a keyword,
+//! stream through at table-lookup speed; a large automaton over hundreds of case-insensitive
+//! keywords would cost a dependent memory load per byte.
 //!
 //! Anchors are chosen from estimated byte frequencies: each marked byte costs the scan its
 //! frequency, each keyword the estimated frequency of its filed bytes. A lowercase letter
@@ -105,6 +106,8 @@ const PAIR_TABLES: usize = 5;
 const PAIR_WORDS: usize = (PAIR_TABLES << 16) / 64;
 const TRIPLE_BITS: usize = 1 << 16;
 const TRIPLE_WORDS: usize = TRIPLE_BITS / 64;
+/// Entries of a table indexed by an anchor byte and one neighbour.
+const NEIGHBOURS: usize = 1 << 16;
 /// What testing a filed neighbourhood that matches costs relative to testing a marked byte.
 const FILED_WEIGHT: u64 = 4;
 /// Lowercase letters rarer than this (per 100 000 bytes) may anchor a keyword that has other
@@ -122,6 +125,12 @@ pub(crate) struct Anchors {
     pairs: Box<[u64; PAIR_WORDS]>,
     /// Hashed filed triples (letters folded to lowercase).
     triples: Box<[u64; TRIPLE_WORDS]>,
+    /// By anchor byte and the byte after it: the filings whose filed pair with the next
+    /// byte is there (both cases of a letter), plus the filings that do not look at it.
+    after: Box<[u8; NEIGHBOURS]>,
+    /// The same by the byte before the anchor (for `Mid`, the byte before it in some `Mid`
+    /// keyword).
+    before: Box<[u8; NEIGHBOURS]>,
     /// Set pairs before each word of `pairs`: the rank of a set pair indexes `starts`.
     rank: Box<[u32; PAIR_WORDS]>,
     /// The entries of the pair of rank `r` are `entries[starts[r]..starts[r + 1]]`.
@@ -234,6 +243,9 @@ impl Anchors {
         let mut by_pair: std::collections::BTreeMap<usize, Vec<Entry>> = Default::default();
         let mut triples = Box::new([0u64; TRIPLE_WORDS]);
         let mut singles = Vec::new();
+        // Every byte passes the filings that do not look at that side.
+        let mut after_side = Box::new([Filing::Prev.mark() | Filing::Prev2.mark(); NEIGHBOURS]);
+        let mut before = Box::new([Filing::Next.mark() | Filing::Next2.mark(); NEIGHBOURS]);
         let choices = choose(&keywords, operators)?;
         for (ki, kw) in keywords.iter().enumerate() {
             let Some(&(offset, filing)) = choices.get(ki) else {
@@ -269,6 +281,24 @@ impl Anchors {
                 o.checked_sub(1).and_then(|i| kw.bytes.get(i))
             };
             let &neighbour = neighbour.ok_or(ki)?;
+            let side: &mut [u8] = if after {
+                after_side.as_mut_slice()
+            } else {
+                before.as_mut_slice()
+            };
+            for c in both_cases(neighbour) {
+                if let Some(m) = side.get_mut(pair_index(0, b, c)) {
+                    *m |= filing.mark();
+                }
+            }
+            if filing == Filing::Mid {
+                let &prev = o.checked_sub(1).and_then(|i| kw.bytes.get(i)).ok_or(ki)?;
+                for c in both_cases(prev) {
+                    if let Some(m) = before.get_mut(pair_index(0, b, c)) {
+                        *m |= filing.mark();
+                    }
+                }
+            }
             let (mask, value) = mask_value(kw);
             let entry = Entry {
                 keyword,
@@ -304,6 +334,8 @@ impl Anchors {
             marked,
             pairs,
             triples,
+            after: after_side,
+            before,
             rank,
             starts,
             entries,
@@ -322,19 +354,17 @@ impl Anchors {
         let Some(&[a2, a1, b, c1, c2]) = p.checked_sub(2).and_then(|s| t.get(s..p + 3)) else {
             return self.maybe_edge(t, p, mark);
         };
+        let filings = mark
+            & self.after.get(pair_index(0, b, c1)).copied().unwrap_or(0)
+            & self.before.get(pair_index(0, b, a1)).copied().unwrap_or(0);
+        if filings == 0 {
+            return false;
+        }
         let triples = self.triples.as_slice();
-        let pairs = self.pairs.as_slice();
-        (mark & Filing::Next.mark() != 0
-            && test(triples, triple(b, c1, c2))
-            && test(pairs, pair_index(0, b, c1)))
-            || (mark & Filing::Mid.mark() != 0
-                && test(triples, triple(a1, b, c1))
-                && test(pairs, pair_index(1, b, c1)))
-            || (mark & Filing::Prev.mark() != 0
-                && test(triples, triple(a2, a1, b))
-                && test(pairs, pair_index(2, b, a1)))
-            || (mark & Filing::Next2.mark() != 0 && test(pairs, pair_index(3, b, c1)))
-            || (mark & Filing::Prev2.mark() != 0 && test(pairs, pair_index(4, b, a1)))
+        filings & (Filing::Next2.mark() | Filing::Prev2.mark()) != 0
+            || (filings & Filing::Next.mark() != 0 && test(triples, triple(b, c1, c2)))
+            || (filings & Filing::Mid.mark() != 0 && test(triples, triple(a1, b, c1)))
+            || (filings & Filing::Prev.mark() != 0 && test(triples, triple(a2, a1, b)))
     }
 
     /// [`maybe`](Self::maybe) within two bytes of either end of the text.

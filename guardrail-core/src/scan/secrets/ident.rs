@@ -135,19 +135,21 @@ impl IdentIndex {
     pub(super) fn span_back(&self, t: &[u8], end: usize, reach: usize) -> (usize, bool) {
         let floor = end.saturating_sub(reach);
         let window = t.get(floor..end).unwrap_or(&[]);
+        let filter: &[u64; TRI_WORDS] = &self.filter;
         // Codes are below 32, so `h` stays below `TRI_BITS`; a trigram holding a zero code
         // (fewer than three bytes seen) is never filed.
-        let (mut h, mut tri, mut len) = (0usize, 0u64, 0usize);
-        for &b in window.iter().rev() {
-            let c = usize::from(code(b)) & 31;
+        let (mut h, mut tri) = (0usize, 0u64);
+        let mut start = floor;
+        for (i, &b) in window.iter().enumerate().rev() {
+            let c = usize::from(code(b) & 31);
             if c == 0 {
+                start = floor + i + 1;
                 break;
             }
-            len += 1;
             h = (h >> 5) | (c << 10);
-            tri |= self.filter.get(h >> 6).map_or(0, |w| w >> (h & 63));
+            // The mask proves the index in bounds: no check is left in the loop.
+            tri |= filter.get((h >> 6) & (TRI_WORDS - 1)).copied().unwrap_or(0) >> (h & 63);
         }
-        let start = end - len;
         let maybe = (tri & 1 != 0 || !self.short.is_empty())
             && t.get(start..end)
                 .is_some_and(|s| s.iter().any(u8::is_ascii_alphabetic));

@@ -1009,3 +1009,82 @@ fn a_short_text_that_only_may_be_encoded_gets_the_full_scans_result() {
     assert!(s.scan_with_decodings(texts[0].as_bytes()).is_empty());
     assert!(!s.scan_with_decodings(texts[3].as_bytes()).is_empty());
 }
+
+/// Every occurrence of every built-in keyword, as a naive search finds it (ASCII case ignored
+/// where the keyword says so), is reported by the prefilter exactly once, wherever it sits:
+/// among marked bytes, at either end of the text, next to other keywords.
+#[test]
+fn the_prefilter_reports_exactly_the_keyword_occurrences_a_naive_search_finds() {
+    let anchors = &scanner().anchors;
+    let keywords = &anchors.keywords;
+    // Background bytes: the marked punctuation, letters, digits, blanks.
+    let background: &[u8] = b"-_.:/=,>'\"|~ \n\tAaCcGgKkOoPpVvxXsSkK019eEyYJ";
+    let mut rng = 0x9E37_79B9_7F4A_7C15u64;
+    let mut next = move || {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        rng
+    };
+    let mut checked = 0usize;
+    for round in 0..400 {
+        let len = 1 + (next() % 300) as usize;
+        let mut t: Vec<u8> = (0..len)
+            .map(|_| background[(next() % background.len() as u64) as usize])
+            .collect();
+        for _ in 0..(1 + next() % 6) {
+            let kw = &keywords[(next() % keywords.len() as u64) as usize];
+            let mut bytes = kw.bytes.clone();
+            if kw.ignore_case {
+                for b in &mut bytes {
+                    if next() % 2 == 0 {
+                        *b = b.to_ascii_uppercase();
+                    } else {
+                        *b = b.to_ascii_lowercase();
+                    }
+                }
+            }
+            // At the start, at the end, or anywhere.
+            let at = match round % 3 {
+                0 => 0,
+                1 => t.len(),
+                _ => (next() % (t.len() as u64 + 1)) as usize,
+            };
+            t.splice(at..at, bytes);
+        }
+        let mut naive = Vec::new();
+        for (k, kw) in keywords.iter().enumerate() {
+            for s in 0..t.len() {
+                let Some(seen) = t.get(s..s + kw.bytes.len()) else {
+                    continue;
+                };
+                let same = if kw.ignore_case {
+                    seen.eq_ignore_ascii_case(&kw.bytes)
+                } else {
+                    seen == kw.bytes.as_slice()
+                };
+                if same {
+                    naive.push((s, k));
+                }
+            }
+        }
+        let mut found = Vec::new();
+        for p in 0..t.len() {
+            let mark = anchors.marks[usize::from(t[p])];
+            if mark & anchor::ANCHOR != 0 && anchors.maybe(&t, p, mark) {
+                anchors.at(&t, p, &mut |kw, s| {
+                    let k = keywords
+                        .iter()
+                        .position(|other| std::ptr::eq(other, kw))
+                        .unwrap();
+                    found.push((s, k));
+                });
+            }
+        }
+        naive.sort_unstable();
+        found.sort_unstable();
+        assert_eq!(found, naive, "text {:?}", String::from_utf8_lossy(&t));
+        checked += naive.len();
+    }
+    assert!(checked > 1000, "only {checked} occurrences checked");
+}
