@@ -1780,7 +1780,10 @@ fn keyword_bounded(t: &[u8], ks: usize, ke: usize, lenient_left: bool) -> bool {
         Some(n) if !n.is_ascii_alphabetic() => true,
         Some(n) if n.is_ascii_uppercase() => true,
         Some(b's') if !at(t, ke + 1).is_some_and(|b| b.is_ascii_lowercase()) => true,
-        Some(_) => KEYWORD_SUFFIXES.iter().any(|s| starts_with_ci(t, ke, s)),
+        // A lowercase letter here: only the suffixes that start with it are compared.
+        Some(n) => KEYWORD_SUFFIXES
+            .iter()
+            .any(|s| s.first() == Some(&n) && starts_with_ci(t, ke, s)),
     }
 }
 
