@@ -2,7 +2,7 @@
 //! the bytes around it.
 //!
 //! A table marks the anchor bytes of all keywords and the assignment operators. The scan reads
-//! the text 16 bytes at a time and only looks closer at marked bytes. A keyword is filed under
+//! the text 64 bytes at a time and only looks closer at marked bytes. A keyword is filed under
 //! three of its bytes that include its anchor: the anchor and the two after it, the bytes on
 //! either side of it, or the two before it (a keyword of two bytes under the pair alone, of
 //! one byte under the byte). At a marked byte, two table loads (the anchor with the byte

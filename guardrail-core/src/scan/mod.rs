@@ -23,7 +23,7 @@
 //! ([`ReasonCode::SecretInArgument`]).
 //!
 //! # How the scan works
-//! One pass reads the text 16 bytes at a time against a 256-entry table that marks each
+//! One pass reads the text 64 bytes at a time against a 256-entry table that marks each
 //! keyword's *anchor* (its rarest byte; lowercase letters only when a keyword has nothing else)
 //! and the assignment operators `=`, `:`, `>`, `,`. Blocks without a marked byte are skipped;
 //! prose has few, so it streams at table speed.
@@ -33,10 +33,10 @@
 //!   `ghp_`, `xoxb-`, `AKIA` have `before = 0`). Captures run only over the match the DFA found.
 //! - At an operator, the identifier it assigns to is parsed back (`K = v`, `K: v`,
 //!   `"K" => "v"`, `K := v`, `<K>v</K>`, `f("K", "v")`, `var K string = v`), its hashed
-//!   trigrams are checked against the *assignment* rules' keywords, and only then an
-//!   Aho-Corasick pass over the identifier finds which rules apply (keywords must sit at
-//!   identifier-word boundaries: `etsy` is not in `SetSysctl`); each rule's anchored value regex
-//!   is tested at the value's first byte. Common words (`token`, `password`) therefore cost
+//!   trigrams are checked against the *assignment* rules' keywords, and only then the keywords
+//!   filed under the trigrams it holds are compared to find which rules apply (keywords must
+//!   sit at identifier-word boundaries: `etsy` is not in `SetSysctl`); each rule's anchored
+//!   value regex is tested at the value's first byte. Common words (`token`, `password`) therefore cost
 //!   nothing unless something is assigned to an identifier made of them. A bare
 //!   `--flag value` is not an assignment.
 //!
