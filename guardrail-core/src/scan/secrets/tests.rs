@@ -19,6 +19,17 @@ fn scanner() -> &'static SecretScanner {
 
 const AWS: &str = "AKIAYN77NKKPQ7WWPYAK";
 
+/// A deterministic xorshift generator for the randomized tests.
+fn xorshift(seed: u64) -> impl FnMut() -> u64 {
+    let mut rng = seed;
+    move || {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        rng
+    }
+}
+
 #[test]
 fn builtin_pack_compiles_with_200_plus_rules() {
     let s = scanner();
@@ -703,13 +714,7 @@ fn mutation_loop_never_panics() {
         b"%41%4B%49%41 QUtJQVlONzdOS0tQUTdXV1BZQUs= 414b4941594e37374e4b4b50513757575059414b".to_vec(),
         vec![0xff, 0xfe, b'x', b'o', b'x', b'b', b'-', 0x80, b'=', b'"'],
     ];
-    let mut rng = 0x2545_F491_4F6C_DD1Du64;
-    let mut next = || {
-        rng ^= rng << 13;
-        rng ^= rng >> 7;
-        rng ^= rng << 17;
-        rng
-    };
+    let mut next = xorshift(0x2545_F491_4F6C_DD1D);
     let mut seen = SeenSecrets::new(RedactionKey::new(b"k".to_vec()));
     for round in 0..3000 {
         let mut t = seeds[round % seeds.len()].clone();
@@ -1019,13 +1024,7 @@ fn the_prefilter_reports_exactly_the_keyword_occurrences_a_naive_search_finds() 
     let keywords = &anchors.keywords;
     // Background bytes: the marked punctuation, letters, digits, blanks.
     let background: &[u8] = b"-_.:/=,>'\"|~ \n\tAaCcGgKkOoPpVvxXsSkK019eEyYJ";
-    let mut rng = 0x9E37_79B9_7F4A_7C15u64;
-    let mut next = move || {
-        rng ^= rng << 13;
-        rng ^= rng >> 7;
-        rng ^= rng << 17;
-        rng
-    };
+    let mut next = xorshift(0x9E37_79B9_7F4A_7C15);
     let mut checked = 0usize;
     for round in 0..400 {
         let len = 1 + (next() % 300) as usize;
