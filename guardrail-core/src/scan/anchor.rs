@@ -194,6 +194,22 @@ fn both_cases(b: u8) -> impl Iterator<Item = u8> {
     std::iter::once(l).chain((u != l).then_some(u))
 }
 
+/// Marks `filing` in a neighbour table (`after` or `before`) for `anchor` next to either
+/// case of `neighbour`.
+fn mark_neighbour(side: &mut [u8], anchor: u8, neighbour: u8, filing: Filing) {
+    for c in both_cases(neighbour) {
+        if let Some(m) = side.get_mut(neighbour_index(anchor, c)) {
+            *m |= filing.mark();
+        }
+    }
+}
+
+/// Index of an anchor byte and one neighbour in `after` or `before`.
+#[inline(always)]
+fn neighbour_index(anchor: u8, neighbour: u8) -> usize {
+    (usize::from(anchor) << 8) | usize::from(neighbour)
+}
+
 /// Index of a pair in `pairs`.
 #[inline(always)]
 fn pair_index(table: usize, anchor: u8, neighbour: u8) -> usize {
@@ -286,18 +302,10 @@ impl Anchors {
             } else {
                 before.as_mut_slice()
             };
-            for c in both_cases(neighbour) {
-                if let Some(m) = side.get_mut(pair_index(0, b, c)) {
-                    *m |= filing.mark();
-                }
-            }
+            mark_neighbour(side, b, neighbour, filing);
             if filing == Filing::Mid {
                 let &prev = o.checked_sub(1).and_then(|i| kw.bytes.get(i)).ok_or(ki)?;
-                for c in both_cases(prev) {
-                    if let Some(m) = before.get_mut(pair_index(0, b, c)) {
-                        *m |= filing.mark();
-                    }
-                }
+                mark_neighbour(before.as_mut_slice(), b, prev, filing);
             }
             let (mask, value) = mask_value(kw);
             let entry = Entry {
@@ -355,8 +363,12 @@ impl Anchors {
             return self.maybe_edge(t, p, mark);
         };
         let filings = mark
-            & self.after.get(pair_index(0, b, c1)).copied().unwrap_or(0)
-            & self.before.get(pair_index(0, b, a1)).copied().unwrap_or(0);
+            & self.after.get(neighbour_index(b, c1)).copied().unwrap_or(0)
+            & self
+                .before
+                .get(neighbour_index(b, a1))
+                .copied()
+                .unwrap_or(0);
         if filings == 0 {
             return false;
         }

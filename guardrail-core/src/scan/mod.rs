@@ -36,8 +36,8 @@
 //!   trigrams are checked against the *assignment* rules' keywords, and only then the keywords
 //!   filed under the trigrams it holds are compared to find which rules apply (keywords must
 //!   sit at identifier-word boundaries: `etsy` is not in `SetSysctl`); each rule's anchored
-//!   value regex is tested at the value's first byte. Common words (`token`, `password`) therefore cost
-//!   nothing unless something is assigned to an identifier made of them. A bare
+//!   value regex is tested at the value's first byte. Common words (`token`, `password`)
+//!   therefore cost nothing unless something is assigned to an identifier made of them. A bare
 //!   `--flag value` is not an assignment.
 //!
 //! Overlapping findings are merged; the merged finding keeps the rule of its highest-scoring
