@@ -16,10 +16,20 @@
 //!     malformed document, not prose);
 //!   - it has no comment markers (`//` other than in `://`, `/*`, `*/`): a comment next to JSON
 //!     is JSON-with-comments;
-//!   - it has no JavaScript/JSON5-style object (`{tool: ...}`, `{'tool': ...}`);
+//!   - it has no object that a lenient reader (JSON5, a JSON repairer, a Python or JavaScript
+//!     literal) could read: `{` followed, past any whitespace or invisible characters, by a
+//!     quote of any kind (`{'tool'`, `{\"tool\"`, `{“tool”`, `{ "tool"` with a no-break
+//!     space), a Python string prefix (`{u'`), `(`, `,`, `#`, or a bare name or number and
+//!     `:` (`{tool: ...}`);
+//!   - it has no control characters other than tab, line feed and carriage return (NUL bytes
+//!     let a reader decode the whole output as UTF-16; vertical tab and form feed are JSON5
+//!     whitespace);
+//!   - it has no tool call in another syntax (`<function=`, `<|python_tag|>`, a `tool_code`
+//!     block);
 //!   - the call is not inside a bracket the prose leaves open (`{tool: 1, "x": {"tool": ...}}`);
 //!   - a JSON-looking object (`{"` or `[{"`) that does not parse strictly is an error, and two
-//!     different ones are ambiguous (the same one repeated counts once).
+//!     different ones are ambiguous (the same one repeated is one set of calls, but every copy
+//!     counts against the limit on calls).
 //!
 //! # Formats
 //!
@@ -262,11 +272,11 @@ pub fn extract_calls(input: &[u8], limits: &ParseLimits) -> Result<Vec<Candidate
                 if matches!(e, JsonError::TrailingData { .. })
                     || !first.is_some_and(|i| starts_candidate(input, i)) =>
             {
-                out.document(from_prose(text, limits, Some(e))?)?;
+                out.prose(from_prose(text, limits, Some(e))?)?;
             }
             Err(e) => return Err(e.into()),
         },
-        _ => out.document(from_prose(text, limits, None)?)?,
+        _ => out.prose(from_prose(text, limits, None)?)?,
     }
     let calls = out.calls;
     let Some(format) = calls.first().map(|c| c.format) else {
@@ -347,9 +357,10 @@ fn from_prose(
     text: &str,
     limits: &ParseLimits,
     fallback: Option<JsonError>,
-) -> Result<Value, ParseError> {
+) -> Result<Prosed, ParseError> {
     let bytes = text.as_bytes();
     let mut found: Option<Value> = None;
+    let mut occurrences = 0usize;
     let mut prose = Prose::default();
     let mut pos = 0;
     let mut gap_start = 0;
@@ -359,12 +370,12 @@ fn from_prose(
     {
         let at = pos + i;
         if !starts_candidate(bytes, at) {
-            if lenient_object_at(bytes, at) {
+            if bytes.get(at) == Some(&b'{') && lenient_object_at(text, at) {
                 return Err(fallback.map_or_else(
                     || {
                         JsonError::Syntax {
                             offset: at,
-                            problem: "object keys must be quoted strings",
+                            problem: "a lenient parser would read an object here",
                         }
                         .into()
                     },
@@ -387,6 +398,13 @@ fn from_prose(
                 },
                 ParseError::from,
             ));
+        }
+        occurrences += 1;
+        if occurrences > limits.max_calls {
+            // Each copy holds at least one call.
+            return Err(ParseError::TooManyCalls {
+                limit: limits.max_calls,
+            });
         }
         match &found {
             None => found = Some(value),
@@ -420,7 +438,13 @@ fn from_prose(
             .into(),
         });
     }
-    Ok(value)
+    Ok(Prosed { value, occurrences })
+}
+
+/// The JSON value found in prose, and how many times it is written there.
+struct Prosed {
+    value: Value,
+    occurrences: usize,
 }
 
 /// `{"` or `[{"`, with optional JSON whitespace between the tokens.
@@ -442,39 +466,64 @@ fn starts_candidate(bytes: &[u8], at: usize) -> bool {
     }
 }
 
-/// `{` then an unquoted or single-quoted key and `:`, as in JavaScript or JSON5.
-fn lenient_object_at(bytes: &[u8], at: usize) -> bool {
-    let skip_ws = |mut i: usize| {
-        while bytes.get(i).is_some_and(|&b| json::is_json_ws(b)) {
-            i += 1;
-        }
-        i
+/// `{` then what a lenient reader (JSON5, a JSON repairer, a Python or JavaScript literal)
+/// may take for the first key of an object: after any whitespace, invisible or control
+/// characters, a quote of any kind (`'`, `` ` ``, `\"`, curly or full-width quotes), a
+/// Python string prefix and quote (`u'`), `(`, `,` or `#`, or a bare name or number followed
+/// by `:`.
+fn lenient_object_at(text: &str, at: usize) -> bool {
+    let Some(rest) = text.get(at + 1..) else {
+        return false;
     };
-    let start = skip_ws(at + 1);
-    let key_end = match bytes.get(start) {
-        Some(b'\'') => {
-            let close = bytes.get(start + 1..).and_then(|rest| {
-                rest.iter()
-                    .take(256)
-                    .position(|&b| b == b'\'' || b == b'\n')
-            });
-            match close {
-                Some(i) if bytes.get(start + 1 + i) == Some(&b'\'') => start + 2 + i,
-                _ => return false,
-            }
-        }
-        Some(&b) if b.is_ascii_alphabetic() || b == b'_' || b == b'$' => {
-            let len = bytes.get(start..).map_or(0, |rest| {
-                rest.iter()
-                    .take(64)
-                    .take_while(|&&b| b.is_ascii_alphanumeric() || b == b'_' || b == b'$')
-                    .count()
-            });
-            start + len
-        }
-        _ => return false,
+    // Runs of loose characters end at the next other character, so the runs skipped from
+    // different braces do not overlap: linear over the whole text.
+    let Some((start, first)) = rest
+        .char_indices()
+        .find(|&(_, c)| !(c.is_whitespace() || is_invisible(c)))
+    else {
+        return false;
     };
-    bytes.get(skip_ws(key_end)) == Some(&b':')
+    if is_quote_like(first) || matches!(first, '\\' | '(' | ',' | '#') {
+        return true;
+    }
+    let after = rest.get(start..).unwrap_or("");
+    let name_len: usize = after
+        .chars()
+        .take(64)
+        .take_while(|&c| c.is_alphanumeric() || c == '_' || c == '$')
+        .map(char::len_utf8)
+        .sum();
+    if name_len == 0 {
+        return false;
+    }
+    let tail = after.get(name_len..).unwrap_or("");
+    let prefix = after.get(..name_len).unwrap_or("");
+    if prefix.len() <= 2
+        && prefix.bytes().all(|b| b"uUrRbBfF".contains(&b))
+        && tail.chars().next().is_some_and(is_quote_like)
+    {
+        return true;
+    }
+    tail.chars()
+        .find(|&c| !(c.is_whitespace() || is_invisible(c)))
+        == Some(':')
+}
+
+/// A character some reader takes for a string quote.
+fn is_quote_like(c: char) -> bool {
+    matches!(
+        c,
+        '"' | '\''
+            | '`'
+            | '\u{00ab}'
+            | '\u{00bb}'
+            | '\u{2018}'..='\u{201f}'
+            | '\u{2039}'
+            | '\u{203a}'
+            | '\u{300c}'..='\u{300f}'
+            | '\u{ff02}'
+            | '\u{ff07}'
+    )
 }
 
 /// What the text around the JSON holds.
@@ -543,6 +592,24 @@ impl Prose {
             }
             .into());
         }
+        // NUL bytes make a UTF-16 reading of the whole output possible; vertical tabs and
+        // form feeds are whitespace to JSON5.
+        if let Some((i, _)) = gap
+            .char_indices()
+            .find(|&(_, c)| c.is_control() && !matches!(c, '\t' | '\n' | '\r'))
+        {
+            return Err(JsonError::Syntax {
+                offset: start + i,
+                problem: "control character in the text around the json",
+            }
+            .into());
+        }
+        if other_call_syntax(gap_bytes) {
+            return Err(ParseError::Ambiguous {
+                problem: "a tool call in another syntax (`<function=`, `<|python_tag|>`, \
+                          a `tool_code` block) beside the json",
+            });
+        }
         if self.visible {
             return Ok(());
         }
@@ -560,6 +627,20 @@ impl Prose {
         }
         Ok(())
     }
+}
+
+/// Markers of tool-call syntaxes that are not JSON: Qwen's XML-style `<function=NAME>`,
+/// Llama's `<|python_tag|>`, Gemma's `tool_code` block.
+const OTHER_CALL_SYNTAX: [&[u8]; 3] = [b"<function=", b"<|python_tag|>", b"```tool_code"];
+
+/// Whether `text` holds one of [`OTHER_CALL_SYNTAX`] in any ASCII case.
+fn other_call_syntax(text: &[u8]) -> bool {
+    memchr::memchr2_iter(b'<', b'`', text).any(|i| {
+        OTHER_CALL_SYNTAX.iter().any(|m| {
+            text.get(i..i + m.len())
+                .is_some_and(|w| w.eq_ignore_ascii_case(m))
+        })
+    })
 }
 
 /// Format and filler characters that render as nothing.
@@ -921,6 +1002,19 @@ impl Collector<'_> {
             });
         }
         self.calls.push(Candidate { format, name, args });
+        Ok(())
+    }
+
+    /// The calls of a value found in prose. A value written several times is one set of
+    /// calls, but each time it is written counts against the limit on calls: a reader that
+    /// runs every copy runs them that many times.
+    fn prose(&mut self, found: Prosed) -> Result<(), ParseError> {
+        self.document(found.value)?;
+        if self.calls.len().saturating_mul(found.occurrences) > self.limits.max_calls {
+            return Err(ParseError::TooManyCalls {
+                limit: self.limits.max_calls,
+            });
+        }
         Ok(())
     }
 
@@ -1721,6 +1815,72 @@ mod tests {
             extract(&format!("\u{feff}{call}")).unwrap_err().offset(),
             Some(0)
         );
+    }
+
+    /// Prose around a call holding a second call that only a lenient reader (JSON5, a JSON
+    /// repairer, Python's `ast.literal_eval`, a UTF-16 decoder) or another tool-call syntax
+    /// would see.
+    #[test]
+    fn prose_hiding_a_call_from_the_strict_reader_is_refused() {
+        let call = r#"{"tool":"read_file","path":"/workspace/README.md"}"#;
+        let hidden = [
+            "{\u{a0}\"tool\":\"read_file\",\"path\":\"/etc/shadow\"}",
+            "{\u{3000}\"tool\":\"read_file\",\"path\":\"/etc/shadow\"}",
+            "{\u{feff}\"tool\":\"read_file\",\"path\":\"/etc/shadow\"}",
+            "{\u{2028}\"tool\":\"read_file\",\"path\":\"/etc/shadow\"}",
+            "{\x0b\"tool\":\"write_file\",\"path\":\"/workspace/.git/hooks/pre-commit\"}",
+            "{\x0c\"tool\":\"read_file\",\"path\":\"/etc/shadow\"}",
+            r#"{\"tool\":\"read_file\",\"path\":\"/etc/shadow\"}"#,
+            "{\u{201c}tool\u{201d}: \u{201c}read_file\u{201d}, \u{201c}path\u{201d}: 1}",
+            "{u'tool': u'read_file', u'path': u'/etc/shadow'}",
+            "{('tool'): 'read_file', 'path': '/etc/shadow'}",
+            "{'''tool''': 'read_file', 'path': '/etc/shadow'}",
+            "{#\n\"tool\": \"read_file\", \"path\": \"/etc/shadow\"}",
+            "{,\"tool\": \"read_file\", \"path\": \"/etc/shadow\"}",
+            "{0:\"x\",\"tool\": \"read_file\", \"path\": \"/etc/shadow\"}",
+            "{`tool`: `read_file`, `path`: `/etc/shadow`}",
+            "{tool\u{a0}: 'read_file', path: '/etc/shadow'}",
+            "{outil: 'read_file'}",
+            "{\u{e9}t\u{e9}: 1}",
+        ];
+        for h in hidden {
+            let input =
+                format!("Reading now.\n<tool_call>{call}</tool_call>\n<tool_call>{h}</tool_call>");
+            assert_eq!(code(&input), ReasonCode::JsonSyntax, "{input:?}");
+        }
+        // NUL bytes in prose: Python's json.loads(bytes) reads such an output as UTF-16.
+        assert_eq!(
+            code(&format!("{{\0\"\0r\0}}\0 {call} \0")),
+            ReasonCode::JsonSyntax
+        );
+        assert_eq!(code(&format!("{call}\u{85}")), ReasonCode::JsonSyntax);
+        // A call in another syntax beside the JSON one.
+        for other in [
+            "<function=http_get><parameter=url>http://169.254.169.254/</parameter></function>",
+            "<|python_tag|>http_get.call(url=\"http://169.254.169.254/\")",
+            "```TOOL_CODE\nhttp_get(url='http://169.254.169.254/')\n```",
+        ] {
+            let input = format!("{call}\n{other}");
+            assert_eq!(code(&input), ReasonCode::AmbiguousToolCall, "{input:?}");
+        }
+        // Braces that no reader takes for an object key stay prose.
+        let fine = format!(
+            "Use {{name}}, {{0}}, {{}}, {{:?}}; fn f() {{ run(); }} {{ x }}\n```json\n{call}\n```"
+        );
+        assert_eq!(extract(&fine).unwrap().len(), 1);
+    }
+
+    /// The same call written again counts once for ambiguity, but every copy counts against
+    /// the limit on calls: a reader that runs each copy runs it that often.
+    #[test]
+    fn repeated_calls_count_against_the_limit() {
+        let call = r#"{"tool":"write_file","path":"/workspace/n.txt","content":"x"}"#;
+        let limit = ParseLimits::default().max_calls;
+        let copies = |n: usize| vec![format!("```json\n{call}\n```"); n].join("\n");
+        assert_eq!(extract(&copies(2)).unwrap().len(), 1);
+        assert_eq!(extract(&copies(limit)).unwrap().len(), 1);
+        assert_eq!(code(&copies(limit + 1)), ReasonCode::TooManyCalls);
+        assert_eq!(code(&copies(2_000)), ReasonCode::TooManyCalls);
     }
 
     #[test]

@@ -7,7 +7,10 @@
 //! 2. It parses with `sqlparser` in the database's [`Dialect`] ([`ReasonCode::SqlParseError`]).
 //!    Lexing is dialect-specific on purpose: how `\'`, `#`, `/*! */`, nested comments or `$$`
 //!    are read decides where a statement ends, so the dialect must be the one of the database
-//!    that will run the text.
+//!    that will run the text. Where `sqlparser`'s lexer and the database's are known to part
+//!    (a `$` before a byte above 127 in PostgreSQL, an operator running into `--`, MariaDB's
+//!    `/*M! */`, non-ASCII spaces, a backslash before a quote), the text is refused as
+//!    ambiguous rather than read one way ([`ReasonCode::SqlParseError`]).
 //! 3. It holds exactly one statement; empty statements (`;;`) are ignored
 //!    ([`ReasonCode::SqlStatementCount`]).
 //! 4. The statement is a query (`SELECT`, `VALUES`, `TABLE t`, `WITH ...`), `EXPLAIN` of a query
@@ -54,7 +57,7 @@ use sqlparser::ast::{
 use sqlparser::dialect as sqlp;
 use sqlparser::keywords::Keyword;
 use sqlparser::parser::{Parser, ParserError};
-use sqlparser::tokenizer::Token;
+use sqlparser::tokenizer::{Token, Tokenizer, Whitespace};
 
 use crate::policy::PolicyIssue;
 use crate::verdict::{Coded, ReasonCode};
@@ -785,6 +788,17 @@ pub enum SqlError {
         /// Where the name starts, when known.
         position: Option<SqlPosition>,
     },
+    /// Text that the database may read differently from the parser (where a string, a comment
+    /// or an operator ends), refused rather than guessed at.
+    #[error("sql is ambiguous in `{dialect}`{}: {problem}", at(.position))]
+    Ambiguous {
+        /// The dialect used.
+        dialect: Dialect,
+        /// Where the ambiguous text starts, when known.
+        position: Option<SqlPosition>,
+        /// What is ambiguous.
+        problem: &'static str,
+    },
     /// The check itself failed (the checking thread could not start or did not finish).
     #[error("sql check failed internally: {reason}")]
     Internal {
@@ -811,7 +825,9 @@ impl Coded for SqlError {
     fn code(&self) -> ReasonCode {
         match self {
             SqlError::TooLarge { .. } => ReasonCode::SqlTooLarge,
-            SqlError::Parse { .. } | SqlError::TooDeep { .. } => ReasonCode::SqlParseError,
+            SqlError::Parse { .. } | SqlError::TooDeep { .. } | SqlError::Ambiguous { .. } => {
+                ReasonCode::SqlParseError
+            }
             SqlError::NoStatement | SqlError::MultipleStatements => ReasonCode::SqlStatementCount,
             SqlError::Statement { .. }
             | SqlError::NestedStatement { .. }
@@ -929,6 +945,7 @@ impl SqlChecker {
 
     /// Parses and checks on the current thread.
     fn check_here(&self, sql: &str, dialect: Dialect) -> Result<(), SqlError> {
+        lexical_check(sql, dialect)?;
         let mut parser = Parser::new(dialect.parser_dialect())
             .with_recursion_limit(MAX_NESTING)
             .try_with_sql(sql)
@@ -1345,6 +1362,83 @@ fn parse_error(error: ParserError, dialect: Dialect) -> SqlError {
     }
 }
 
+/// Refuses text whose tokens the database may split differently from `sqlparser`, where that
+/// moves the end of a string, a comment or a statement. Each rule answers a way the two
+/// lexers part:
+///
+/// - Whitespace other than space, tab, line feed and carriage return: `sqlparser` separates
+///   words at any Unicode space, PostgreSQL reads bytes above 127 as identifier characters,
+///   and MySQL takes `--` followed by a no-break space for two minus signs, not a comment.
+/// - (PostgreSQL) A `$` that `sqlparser` reads as a parameter other than `$1`, `$2`, …:
+///   PostgreSQL starts a dollar-quoted string at `$` followed by any byte above 127, so `$€$`
+///   opens a string that `sqlparser` never sees.
+/// - An operator that runs into `--` or `/*` (`>--`): PostgreSQL ends an operator before a
+///   comment starts, `sqlparser` makes it part of the operator and reads on.
+/// - A comment that starts with `!` or `M!`: MySQL and MariaDB run what such a comment holds.
+/// - (PostgreSQL) A string whose backslash stands before a quote or at its end (`'x\'`): with
+///   `standard_conforming_strings` off, the backslash escapes the quote and the string goes
+///   on. Such text can be written as an `E'...'` string.
+///
+/// Tokenizer errors are left for the parser to report.
+fn lexical_check(sql: &str, dialect: Dialect) -> Result<(), SqlError> {
+    let ambiguous = |position: Option<SqlPosition>, problem: &'static str| SqlError::Ambiguous {
+        dialect,
+        position,
+        problem,
+    };
+    if let Some(at) =
+        sql.find(|c: char| c.is_whitespace() && !matches!(c, ' ' | '\t' | '\n' | '\r'))
+    {
+        return Err(ambiguous(
+            position_of(sql, at),
+            "whitespace other than space, tab or line break",
+        ));
+    }
+    let Ok(tokens) = Tokenizer::new(dialect.parser_dialect(), sql).tokenize_with_location() else {
+        return Ok(());
+    };
+    let postgres = dialect == Dialect::Postgresql;
+    for token in &tokens {
+        let problem = match &token.token {
+            Token::Placeholder(p)
+                if postgres
+                    && p.strip_prefix('$').is_some_and(|n| {
+                        n.is_empty() || !n.bytes().all(|b| b.is_ascii_digit())
+                    }) =>
+            {
+                "`$` not followed by a parameter number may start a dollar-quoted string"
+            }
+            Token::CustomBinaryOperator(op) if op.contains("--") || op.contains("/*") => {
+                "an operator that runs into a comment marker (`--` or `/*`)"
+            }
+            Token::Whitespace(Whitespace::MultiLineComment(c))
+                if c.starts_with('!') || c.starts_with("M!") || c.starts_with("m!") =>
+            {
+                "a comment that MySQL or MariaDB runs (`/*!` or `/*M!`)"
+            }
+            Token::SingleQuotedString(v)
+                if postgres && (v.ends_with('\\') || v.contains("\\'")) =>
+            {
+                "a backslash before a quote in a string (write an E'...' string)"
+            }
+            _ => continue,
+        };
+        return Err(ambiguous(position(token.span.start), problem));
+    }
+    Ok(())
+}
+
+/// Line and column (from 1, in characters) of byte offset `at` in `text`.
+fn position_of(text: &str, at: usize) -> Option<SqlPosition> {
+    let before = text.get(..at)?;
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    Some(SqlPosition {
+        line: u64::try_from(line).ok()?,
+        column: u64::try_from(column).ok()?,
+    })
+}
+
 fn position(location: sqlparser::tokenizer::Location) -> Option<SqlPosition> {
     (location.line > 0).then_some(SqlPosition {
         line: location.line,
@@ -1715,9 +1809,10 @@ mod tests {
             code("SELECT 1 /*!50000 ; DROP TABLE t */", Dialect::Mysql),
             Some(ReasonCode::SqlStatementCount)
         );
+        // A comment to PostgreSQL, but one that MySQL would run: refused.
         assert_eq!(
             code("SELECT 1 /*!50000 ; DROP TABLE t */", Dialect::Postgresql),
-            None
+            Some(ReasonCode::SqlParseError)
         );
     }
 
@@ -2060,7 +2155,12 @@ mod tests {
     #[test]
     fn dialect_override_changes_lexing() {
         let sql = "SELECT 'a\\';DROP TABLE users;--'";
-        assert_eq!(pg(sql), Some(ReasonCode::SqlStatementCount));
+        // PostgreSQL ends the string at the quote unless standard_conforming_strings is off:
+        // refused either way.
+        assert!(matches!(
+            checker().check(sql, Some(Dialect::Postgresql)),
+            Err(SqlError::Ambiguous { .. })
+        ));
         assert_eq!(code(sql, Dialect::Mysql), None);
         let checker = SqlChecker::new(&SqlConfig {
             dialect: Dialect::Mysql,
@@ -2069,6 +2169,65 @@ mod tests {
         .unwrap();
         assert!(checker.check(sql, None).is_ok());
         assert!(checker.check(sql, Some(Dialect::Postgresql)).is_err());
+    }
+
+    /// Text that PostgreSQL, MySQL or MariaDB split into tokens differently from `sqlparser`,
+    /// each hiding a write from the check when read the parser's way.
+    #[test]
+    fn lexer_disagreements_are_refused() {
+        let ambiguous = |sql: &str, dialect: Dialect| {
+            let result = checker().check(sql, Some(dialect));
+            assert!(
+                matches!(result, Err(SqlError::Ambiguous { .. })),
+                "{dialect} {sql:?}: {result:?}"
+            );
+            assert_eq!(code(sql, dialect), Some(ReasonCode::SqlParseError));
+        };
+        for sql in [
+            // PostgreSQL opens a dollar-quoted string at `$€$`; the parser sees `$` and a word.
+            "SELECT $€$ , ' $€$ ; DELETE FROM t; -- '",
+            "SELECT $a€$ , ' $a€$ ; DELETE FROM t; -- '",
+            "WITH c AS (SELECT $€$ , ' $€$ AS a), d AS (DELETE FROM t RETURNING 1) \
+             SELECT * FROM c -- ' AS b) SELECT * FROM c",
+            "SELECT $·$ , ' $·$ , pg_read_file($$/etc/passwd$$) -- '",
+            // PostgreSQL ends an operator before `--` or `/*`; the parser reads on.
+            "SELECT 1 >-- '\n 2; DELETE FROM t; -- '",
+            "SELECT 1 </* ' */ 2; DROP TABLE t; -- '",
+            "SELECT 1 %-- '\n 2, pg_sleep(10) -- '",
+            "SELECT 1 >/* ' */ 2, set_config($$log_statement$$, $$none$$, false) -- '",
+            // With standard_conforming_strings off the backslash escapes the quote.
+            "SELECT 'x\\', ' ; DELETE FROM t; -- '",
+            "SELECT 'a\\''' , ' ; DELETE FROM t; -- '",
+        ] {
+            ambiguous(sql, Dialect::Postgresql);
+        }
+        for &dialect in Dialect::ALL {
+            // MariaDB runs `/*M! ... */`; outside MySQL's parser `/*! ... */` is a comment too.
+            ambiguous("SELECT 1 /*M! , sleep(10) */", dialect);
+            ambiguous("SELECT 1 /*m! INTO OUTFILE '/tmp/x' */", dialect);
+            // `--` and a no-break space is no comment to MySQL; any non-ASCII space is refused.
+            ambiguous("SELECT 1 --\u{a0}x INTO OUTFILE 'f'\nFROM t", dialect);
+            ambiguous("SELECT\u{3000}1", dialect);
+            ambiguous("SELECT 1\u{2028}", dialect);
+            ambiguous("SELECT 1\x0b", dialect);
+        }
+        ambiguous("SELECT 1 /*! , sleep(10) */", Dialect::Postgresql);
+        // `/*!` is code to the MySQL parser, which checks what it holds.
+        assert_eq!(
+            code("SELECT 1 /*! , sleep(10) */", Dialect::Mysql),
+            Some(ReasonCode::SqlFunctionNotAllowed)
+        );
+        // What the two lexers read alike stays allowed.
+        for sql in [
+            "SELECT $1, $$a$$, $t$b$t$, $ä$x$ä$ FROM t",
+            "SELECT a$b FROM t WHERE name LIKE 'a\\_b%'",
+            "SELECT E'it\\'s', 'it''s', 1 - -2, 1 > -2, 1--2\n",
+            "SELECT 1 /* ! */, 2 -- M! note\n",
+            "SELECT 'tab\tand\r\nbreaks'",
+        ] {
+            assert_eq!(pg(sql), None, "{sql:?}");
+        }
+        assert_eq!(code("SELECT 'a\\'b', 1", Dialect::Mysql), None);
     }
 
     #[test]
