@@ -470,6 +470,16 @@ async fn reviews_are_approved_denied_and_redeemed_once() {
     assert_eq!(r.review_id, call.review_id);
     let err = client.approve(approve(&call.review_id)).await.unwrap_err();
     assert_eq!(err.code(), Code::FailedPrecondition);
+    // A duplicate key is refused before the review is looked at: an executor whose JSON
+    // reader keeps the first value would run another call than the one that matches.
+    let mut doubled = redeem(&call, "goal-1");
+    assert!(doubled.call_json.contains("\"path\":"));
+    doubled.call_json =
+        doubled
+            .call_json
+            .replacen("\"path\":", "\"path\":\"/workspace/evil.sh\",\"path\":", 1);
+    let err = client.redeem(doubled).await.unwrap_err();
+    assert_eq!(err.code(), Code::InvalidArgument);
     // Key order and whitespace do not matter; the call does.
     let mut reordered = redeem(&call, "goal-1");
     let value: serde_json::Value = serde_json::from_str(&reordered.call_json).unwrap();
@@ -552,8 +562,27 @@ async fn reviews_are_approved_denied_and_redeemed_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn only_the_named_approvers_resolve_reviews() {
+    // Named approvers need a verified identity: without client certificates and without a
+    // gateway that sets the header, the server does not start.
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let unverified = serve(
+        ServerConfig {
+            approver_identities: vec!["spiffe://fleet/reviewer".into()],
+            ..quiet()
+        },
+        listener,
+        None,
+        std::future::pending(),
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        format!("{unverified:#}").contains("--trust-identity-header"),
+        "{unverified:#}"
+    );
     let server = TestServer::start(ServerConfig {
         approver_identities: vec!["spiffe://fleet/reviewer".into()],
+        trust_identity_header: true,
         ..quiet()
     })
     .await;
@@ -596,6 +625,16 @@ async fn only_the_named_approvers_resolve_reviews() {
     );
     assert_eq!(
         client.deny(deny).await.unwrap_err().code(),
+        Code::PermissionDenied
+    );
+    // The header given twice names no one, whichever value comes first.
+    let mut twice = as_identity("spiffe://fleet/reviewer", &id);
+    twice.metadata_mut().append(
+        "x-agent-identity",
+        "spiffe://fleet/worker-7".parse().unwrap(),
+    );
+    assert_eq!(
+        client.approve(twice).await.unwrap_err().code(),
         Code::PermissionDenied
     );
     // The review is still open: the approver resolves it.
@@ -1030,6 +1069,16 @@ async fn invalid_reload_keeps_the_old_policy_serving() {
         .unwrap()
         .into_inner();
     assert_eq!(decision(before.decision), proto::Decision::Review);
+    // Approved under policy A; redeemed after the reload below.
+    let reviewed = before.calls[0].clone();
+    client
+        .approve(proto::ApproveRequest {
+            review_id: reviewed.review_id.clone(),
+            approver: "alice".into(),
+            note: String::new(),
+        })
+        .await
+        .unwrap();
 
     std::fs::write(
         &policy,
@@ -1058,6 +1107,14 @@ async fn invalid_reload_keeps_the_old_policy_serving() {
         .into_inner();
     assert_eq!(after.reasons[0].code, "host_not_allowed");
     assert_ne!(after.policy_hash, before.policy_hash);
+    // The approval was given under the old policy, which allowed the host: it no longer holds.
+    let stale = client
+        .redeem(redeem(&reviewed, "goal-1"))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(decision(stale.decision), proto::Decision::Deny);
+    assert_eq!(stale.reasons[0].code, "approval_invalid");
     assert!(server.metrics().await.contains(&format!(
         "guardrail_policy_info{{policy_hash=\"{}\"}} 1",
         after.policy_hash
@@ -1592,6 +1649,9 @@ struct TestPki {
     server_key: PathBuf,
     client_cert: String,
     client_key: String,
+    /// A client certificate naming `spiffe://fleet/reviewer` (URI SAN).
+    reviewer_cert: String,
+    reviewer_key: String,
 }
 
 fn test_pki(dir: &Path) -> TestPki {
@@ -1609,6 +1669,11 @@ fn test_pki(dir: &Path) -> TestPki {
         let key = KeyPair::generate().unwrap();
         let mut params = CertificateParams::new(names).unwrap();
         params.extended_key_usages = vec![usage];
+        if params.subject_alt_names.is_empty() {
+            params.subject_alt_names = vec![rcgen::SanType::URI(
+                "spiffe://fleet/reviewer".try_into().unwrap(),
+            )];
+        }
         let cert = params.signed_by(&key, &ca, &ca_key).unwrap();
         (cert.pem(), key.serialize_pem())
     };
@@ -1620,6 +1685,7 @@ fn test_pki(dir: &Path) -> TestPki {
         vec!["dispatcher".into()],
         ExtendedKeyUsagePurpose::ClientAuth,
     );
+    let (reviewer_cert, reviewer_key) = issue(Vec::new(), ExtendedKeyUsagePurpose::ClientAuth);
     let write = |name: &str, text: &str| {
         let path = dir.join(name);
         std::fs::write(&path, text).unwrap();
@@ -1631,20 +1697,36 @@ fn test_pki(dir: &Path) -> TestPki {
         server_key: write("server.key", &server_key),
         client_cert,
         client_key,
+        reviewer_cert,
+        reviewer_key,
     }
+}
+
+/// Which client certificate a TLS client presents.
+#[derive(Clone, Copy, PartialEq)]
+enum ClientCert {
+    None,
+    Dispatcher,
+    Reviewer,
 }
 
 async fn tls_client(
     addr: SocketAddr,
     pki: &TestPki,
-    with_identity: bool,
+    cert: ClientCert,
 ) -> Result<GuardrailClient<Channel>, tonic::transport::Error> {
     use tonic::transport::{Certificate, ClientTlsConfig, Identity};
     let mut tls = ClientTlsConfig::new()
         .ca_certificate(Certificate::from_pem(std::fs::read(&pki.ca).unwrap()))
         .domain_name("localhost");
-    if with_identity {
-        tls = tls.identity(Identity::from_pem(&pki.client_cert, &pki.client_key));
+    match cert {
+        ClientCert::None => {}
+        ClientCert::Dispatcher => {
+            tls = tls.identity(Identity::from_pem(&pki.client_cert, &pki.client_key));
+        }
+        ClientCert::Reviewer => {
+            tls = tls.identity(Identity::from_pem(&pki.reviewer_cert, &pki.reviewer_key));
+        }
     }
     let channel = Channel::from_shared(format!("https://{addr}"))
         .unwrap()
@@ -1676,7 +1758,7 @@ async fn tls_and_mutual_tls_on_a_real_socket() {
         // Wait until the port accepts connections, then speak TLS to it.
         let deadline = Instant::now() + Duration::from_secs(20);
         let mut client = loop {
-            match tls_client(server.addr, &pki, true).await {
+            match tls_client(server.addr, &pki, ClientCert::Dispatcher).await {
                 Ok(c) => break c,
                 Err(e) if Instant::now() > deadline => panic!("no TLS connection: {e:?}"),
                 Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
@@ -1704,13 +1786,68 @@ async fn tls_and_mutual_tls_on_a_real_socket() {
         assert!(!plain, "a plaintext call was answered on the TLS port");
 
         // Without a client certificate: fine for TLS, refused for mutual TLS.
-        let anonymous = match tls_client(server.addr, &pki, false).await {
+        let anonymous = match tls_client(server.addr, &pki, ClientCert::None).await {
             Ok(mut c) => c.screen_action(action(raw.as_bytes())).await.map(|_| ()),
             Err(e) => Err(tonic::Status::unavailable(format!("{e:?}"))),
         };
         assert_eq!(anonymous.is_ok(), !mutual, "mutual={mutual}: {anonymous:?}");
         server.stop().await;
     }
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// With mutual TLS the client certificate names the caller: a dispatcher that sends the
+/// reviewer's name in `x-agent-identity` cannot approve its own call; the reviewer's
+/// certificate can.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_mutual_tls_the_certificate_names_the_approver() {
+    use guardrail_sidecar::serve::tls::TlsPaths;
+    let approve = |id: &str| proto::ApproveRequest {
+        review_id: id.into(),
+        approver: "alice".into(),
+        note: String::new(),
+    };
+    let dir = temp_dir("mtls-approver");
+    let pki = test_pki(&dir);
+    let server = TestServer::start(ServerConfig {
+        tls: TlsPaths {
+            cert: Some(pki.server_cert.clone()),
+            key: Some(pki.server_key.clone()),
+            client_ca: Some(pki.ca.clone()),
+        },
+        approver_identities: vec!["spiffe://fleet/reviewer".into()],
+        ..quiet()
+    })
+    .await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut dispatcher = loop {
+        match tls_client(server.addr, &pki, ClientCert::Dispatcher).await {
+            Ok(c) => break c,
+            Err(e) if Instant::now() > deadline => panic!("no TLS connection: {e:?}"),
+            Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
+        }
+    };
+    let v = dispatcher
+        .screen_action(action(WRITE))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(decision(v.decision), proto::Decision::Review);
+    let id = v.calls[0].review_id.clone();
+    let mut spoofed = Request::new(approve(&id));
+    spoofed.metadata_mut().insert(
+        "x-agent-identity",
+        "spiffe://fleet/reviewer".parse().unwrap(),
+    );
+    let err = dispatcher.approve(spoofed).await.unwrap_err();
+    assert_eq!(err.code(), Code::PermissionDenied);
+    assert!(err.message().contains("`dispatcher`"), "{}", err.message());
+    let mut reviewer = tls_client(server.addr, &pki, ClientCert::Reviewer)
+        .await
+        .unwrap();
+    let r = reviewer.approve(approve(&id)).await.unwrap().into_inner();
+    assert_eq!(decision(r.decision), proto::Decision::Allow);
+    server.stop().await;
     let _ = std::fs::remove_dir_all(dir);
 }
 

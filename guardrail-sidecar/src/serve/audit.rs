@@ -1,6 +1,7 @@
 //! The audit log: one JSON line per decision.
 //!
-//! A line names who asked (the `x-agent-identity` metadata the auth gateway forwards), for which
+//! A line names who asked (the client certificate's identity, else `x-agent-identity`, and
+//! whether that name is verified), for which
 //! goal and task, what was decided and why (reason codes only), and the policy and model that
 //! decided. It never carries the screened payload, an argument, a secret or a message text.
 //! Lines are written by one thread in batches; a full queue makes the request wait (the log is
@@ -52,8 +53,11 @@ pub struct AuditRecord<'a> {
     pub event: &'static str,
     /// The RPC.
     pub rpc: &'static str,
-    /// The caller, from `x-agent-identity`; empty when absent.
+    /// The caller, from the client certificate or `x-agent-identity`; empty when absent.
     pub identity: &'a str,
+    /// Whether `identity` is verified (a client certificate, or the header behind a trusted
+    /// gateway).
+    pub identity_verified: bool,
     /// The peer address.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub peer: Option<std::net::SocketAddr>,

@@ -5,6 +5,7 @@
 //! Nothing is decided here: a request that cannot be converted is an `INVALID_ARGUMENT` status,
 //! never a verdict.
 
+use guardrail_core::action::json::{self, JsonLimits};
 use guardrail_core::action::tools::BlastRadius;
 use guardrail_core::approval;
 use guardrail_core::check::sql::Dialect;
@@ -346,8 +347,15 @@ impl TryFrom<pb::RedeemRequest> for RedeemRequest {
                 "review_id is required and at most 256 bytes",
             ));
         }
-        let action = serde_json::from_str(&call_json)
-            .map_err(|e| Status::invalid_argument(format!("call_json is not JSON: {e}")))?;
+        // The strict reader of model output: a duplicate key (which a first-wins executor
+        // would read differently from the last-wins binding) is refused. The length is bounded
+        // by the message limit.
+        let limits = JsonLimits {
+            max_bytes: usize::MAX,
+            max_depth: json::MAX_DEPTH,
+        };
+        let action = json::parse_strict(&call_json, &limits)
+            .map_err(|e| Status::invalid_argument(format!("call_json is not strict JSON: {e}")))?;
         Ok(RedeemRequest {
             review_id,
             action,
@@ -357,16 +365,20 @@ impl TryFrom<pb::RedeemRequest> for RedeemRequest {
 }
 
 impl Context {
-    /// What a review is bound to besides the call: the goal and the task, each prefixed with
-    /// its length, so that no goal/task pair reads the same as another (`"a\ntask=b"`, `""`
-    /// against `"a"`, `"b"`).
-    pub fn binding(&self) -> String {
+    /// What a review is bound to besides the call: the goal, the task and the lane, each
+    /// prefixed with its length, so that no triple reads the same as another (`"a\ntask=b"`,
+    /// `""` against `"a"`, `"b"`), and the hash of the policy that screened the call, so that a
+    /// policy reload closes the reviews opened under the old one.
+    pub fn binding(&self, policy_hash: &str) -> String {
         format!(
-            "goal={}:{}\ntask={}:{}",
+            "goal={}:{}\ntask={}:{}\nlane={}:{}\npolicy={}",
             self.goal_id.len(),
             self.goal_id,
             self.task_id.len(),
-            self.task_id
+            self.task_id,
+            self.lane.len(),
+            self.lane,
+            policy_hash
         )
     }
 }
@@ -609,9 +621,16 @@ mod tests {
             task_id: task.into(),
             lane: String::new(),
         };
-        assert_ne!(ctx("a\ntask=b", "").binding(), ctx("a", "b").binding());
-        assert_ne!(ctx("a", "").binding(), ctx("", "a").binding());
-        assert_eq!(ctx("g", "t").binding(), ctx("g", "t").binding());
+        let b = |c: Context| c.binding("p");
+        assert_ne!(b(ctx("a\ntask=b", "")), b(ctx("a", "b")));
+        assert_ne!(b(ctx("a", "")), b(ctx("", "a")));
+        assert_eq!(b(ctx("g", "t")), b(ctx("g", "t")));
+        let lane = Context {
+            lane: "prod".into(),
+            ..ctx("g", "t")
+        };
+        assert_ne!(b(lane), b(ctx("g", "t")));
+        assert_ne!(ctx("g", "t").binding("p1"), ctx("g", "t").binding("p2"));
     }
 
     #[test]

@@ -28,6 +28,7 @@
 pub mod audit;
 pub mod convert;
 pub mod engine;
+pub mod identity;
 pub mod incoming;
 pub mod limits;
 pub mod metrics;
@@ -43,7 +44,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{Context as _, Result};
+use anyhow::{Context as _, Result, bail};
 use arc_swap::ArcSwap;
 use guardrail_core::approval::ApprovalStore;
 use guardrail_core::scan::RedactionKey;
@@ -121,12 +122,18 @@ pub struct ServeArgs {
     /// CA bundle (PEM) for client certificates; requires them (mutual TLS).
     #[arg(long, env = "GUARDRAIL_TLS_CLIENT_CA")]
     pub tls_client_ca: Option<PathBuf>,
-    /// Caller identities (the `x-agent-identity` header the auth gateway sets) allowed to call
-    /// Approve and Deny, comma-separated. Set, any other caller is refused
-    /// (`PERMISSION_DENIED`), so an agent cannot approve its own calls; unset, every caller may
-    /// (the server warns at start).
+    /// Caller identities allowed to call Approve and Deny, comma-separated: the client
+    /// certificate's URI SAN, DNS name or common name (with --tls-client-ca), or the
+    /// `x-agent-identity` header (with --trust-identity-header). Set, any other caller is
+    /// refused (`PERMISSION_DENIED`), so an agent cannot approve its own calls; unset, every
+    /// caller may (the server warns at start).
     #[arg(long, env = "GUARDRAIL_APPROVER_IDENTITIES", value_delimiter = ',')]
     pub approver_identities: Vec<String>,
+    /// Take the `x-agent-identity` header as the caller's verified identity. Only behind a
+    /// gateway that sets the header itself and is the only way to the port: any client can
+    /// send the header.
+    #[arg(long, env = "GUARDRAIL_TRUST_IDENTITY_HEADER")]
+    pub trust_identity_header: bool,
     /// How long a review stays open for Approve / Deny / Redeem, in seconds (at most a week).
     #[arg(long, env = "GUARDRAIL_REVIEW_TTL_SECS", default_value_t = 900)]
     pub review_ttl_secs: u64,
@@ -150,6 +157,8 @@ pub struct ServerConfig {
     pub grantable_hosts: Vec<String>,
     /// Identities allowed to Approve and Deny; empty: any caller.
     pub approver_identities: Vec<String>,
+    /// The `x-agent-identity` header is set by a gateway and verified.
+    pub trust_identity_header: bool,
     /// Concurrency cap.
     pub max_concurrent: usize,
     /// Largest request message.
@@ -185,6 +194,7 @@ impl Default for ServerConfig {
             config: None,
             grantable_hosts: Vec::new(),
             approver_identities: Vec::new(),
+            trust_identity_header: false,
             max_concurrent: 256,
             max_message_bytes: 4 << 20,
             max_stream_bytes: 64 << 20,
@@ -218,6 +228,7 @@ impl From<&ServeArgs> for ServerConfig {
                 .filter(|i| !i.is_empty())
                 .map(str::to_owned)
                 .collect(),
+            trust_identity_header: a.trust_identity_header,
             max_concurrent: a.max_concurrent,
             max_message_bytes: a.max_message_bytes,
             max_stream_bytes: a.max_stream_bytes,
@@ -256,6 +267,8 @@ pub struct Shared {
     pub approvals: ApprovalStore,
     /// Identities allowed to Approve and Deny; empty: any caller.
     pub approvers: Vec<String>,
+    /// The `x-agent-identity` header is verified (set by a gateway).
+    pub trust_identity_header: bool,
     /// How long a review stays open.
     pub review_ttl: Duration,
     /// Key of keyed placeholders, fresh per process.
@@ -290,6 +303,16 @@ pub async fn serve(
     let (audit, audit_writer) = AuditSink::start(&config.audit, metrics.clone())
         .with_context(|| format!("cannot open the audit log {:?}", config.audit))?;
     let tls = config.tls.server_config()?;
+    if !config.approver_identities.is_empty()
+        && config.tls.client_ca.is_none()
+        && !config.trust_identity_header
+    {
+        bail!(
+            "--approver-identities needs a verified caller identity: --tls-client-ca (the client \
+             certificate names the caller) or --trust-identity-header (a gateway sets \
+             x-agent-identity); any client can send that header itself"
+        );
+    }
     if config.approver_identities.is_empty() {
         tracing::warn!(
             "no --approver-identities: any caller may approve a review, the agent that made the call included"
@@ -300,6 +323,7 @@ pub async fn serve(
         grantable: config.grantable_hosts.clone(),
         approvals: ApprovalStore::new(config.max_pending_reviews),
         approvers: config.approver_identities.clone(),
+        trust_identity_header: config.trust_identity_header,
         review_ttl: config.review_ttl,
         redaction_key: RedactionKey::random(),
         metrics: metrics.clone(),

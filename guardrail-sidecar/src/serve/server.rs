@@ -16,13 +16,12 @@ use super::convert::{
     ScanRequest,
 };
 use super::engine::Engine;
+use super::identity::Identity;
 use super::metrics::{Rpc, Stage};
 use crate::proto as pb;
 
 /// Metadata key carrying the caller's identity, set by the auth gateway.
 pub const IDENTITY_HEADER: &str = "x-agent-identity";
-/// Longest identity recorded, in bytes; longer ones are cut at a character boundary.
-const MAX_IDENTITY_BYTES: usize = 256;
 /// Unary scans and model outputs larger than this run on the blocking pool.
 const INLINE_SCAN_BYTES: usize = 64 * 1024;
 
@@ -44,37 +43,34 @@ impl GuardrailService {
     }
 }
 
-/// Who called, from the request metadata and connection.
+/// Who called, from the connection (client certificate, address) and the request metadata.
 #[derive(Debug, Clone, Default)]
 struct Caller {
     identity: String,
+    /// The identity comes from a client certificate or a trusted gateway's header.
+    verified: bool,
     peer: Option<std::net::SocketAddr>,
 }
 
 impl Caller {
-    fn of<T>(request: &Request<T>) -> Caller {
-        let identity = request
+    fn of<T>(request: &Request<T>, trust_header: bool) -> Caller {
+        let certificates = request.peer_certs();
+        let certificate = certificates
+            .as_deref()
+            .and_then(|chain| chain.first())
+            .map(|c| c.as_ref());
+        let header = request
             .metadata()
-            .get(IDENTITY_HEADER)
-            .and_then(|v| v.to_str().ok())
-            .map(|s| truncate(s, MAX_IDENTITY_BYTES).to_owned())
-            .unwrap_or_default();
+            .get_all(IDENTITY_HEADER)
+            .iter()
+            .map(|v| v.to_str().unwrap_or(""));
+        let identity = Identity::resolve(certificate, header, trust_header);
         Caller {
-            identity,
+            identity: identity.name,
+            verified: identity.verified,
             peer: request.remote_addr(),
         }
     }
-}
-
-fn truncate(s: &str, max: usize) -> &str {
-    if s.len() <= max {
-        return s;
-    }
-    let mut end = max;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    s.get(..end).unwrap_or("")
 }
 
 fn micros(since: Instant) -> u64 {
@@ -118,7 +114,7 @@ impl pb::guardrail_server::Guardrail for GuardrailService {
         let rpc = Rpc::ScreenAction;
         let shared = &self.shared;
         let permit = shared.limiter.try_acquire(rpc)?;
-        let caller = Caller::of(&request);
+        let caller = Caller::of(&request, self.shared.trust_identity_header);
         let req = ActionRequest::try_from(request.into_inner()).map_err(|e| self.fail(rpc, e))?;
         let (req, screened, _permit) =
             if req.allow_hosts.is_empty() && req.model_output.len() <= INLINE_SCAN_BYTES {
@@ -143,9 +139,8 @@ impl pb::guardrail_server::Guardrail for GuardrailService {
             tracing::warn!(identity = ?caller.identity, goal_id = ?req.context.goal_id, error = ?e.message(), "host grant refused");
             self.fail(rpc, e)
         })?;
-        if let Err(e) =
-            verdict.open_reviews(&shared.approvals, &req.context.binding(), shared.review_ttl)
-        {
+        let binding = req.context.binding(&verdict.policy_hash);
+        if let Err(e) = verdict.open_reviews(&shared.approvals, &binding, shared.review_ttl) {
             review_refused(&e);
         }
 
@@ -199,7 +194,7 @@ impl pb::guardrail_server::Guardrail for GuardrailService {
         let started = Instant::now();
         let rpc = Rpc::ScreenInput;
         let permit = self.shared.limiter.try_acquire(rpc)?;
-        let caller = Caller::of(&request);
+        let caller = Caller::of(&request, self.shared.trust_identity_header);
         let req = InputRequest::try_from(request.into_inner()).map_err(|e| self.fail(rpc, e))?;
         let engine = self.shared.engine.load_full();
         let inputs = engine.inputs().clone();
@@ -261,7 +256,7 @@ impl pb::guardrail_server::Guardrail for GuardrailService {
         let started = Instant::now();
         let rpc = Rpc::ScanOutput;
         let permit = self.shared.limiter.try_acquire(rpc)?;
-        let caller = Caller::of(&request);
+        let caller = Caller::of(&request, self.shared.trust_identity_header);
         let req = ScanRequest::try_from(request.into_inner()).map_err(|e| self.fail(rpc, e))?;
         let shared = self.shared.clone();
         let engine = shared.engine.load_full();
@@ -313,7 +308,7 @@ impl pb::guardrail_server::Guardrail for GuardrailService {
         let started = Instant::now();
         let rpc = Rpc::ScanOutputStream;
         let _permit = self.shared.limiter.try_acquire(rpc)?;
-        let caller = Caller::of(&request);
+        let caller = Caller::of(&request, self.shared.trust_identity_header);
         let mut stream = request.into_inner();
         let shared = self.shared.clone();
         // The scanner of the policy in force when the stream opened, for the whole stream.
@@ -395,7 +390,7 @@ impl pb::guardrail_server::Guardrail for GuardrailService {
         &self,
         request: Request<pb::ApproveRequest>,
     ) -> Result<Response<pb::ReviewResolution>, Status> {
-        let caller = Caller::of(&request);
+        let caller = Caller::of(&request, self.shared.trust_identity_header);
         let resolution =
             Resolution::try_from(request.into_inner()).map_err(|e| self.fail(Rpc::Approve, e))?;
         self.resolve(Rpc::Approve, &caller, &resolution)
@@ -405,7 +400,7 @@ impl pb::guardrail_server::Guardrail for GuardrailService {
         &self,
         request: Request<pb::DenyRequest>,
     ) -> Result<Response<pb::ReviewResolution>, Status> {
-        let caller = Caller::of(&request);
+        let caller = Caller::of(&request, self.shared.trust_identity_header);
         let resolution =
             Resolution::try_from(request.into_inner()).map_err(|e| self.fail(Rpc::Deny, e))?;
         self.resolve(Rpc::Deny, &caller, &resolution)
@@ -418,13 +413,16 @@ impl pb::guardrail_server::Guardrail for GuardrailService {
         let started = Instant::now();
         let rpc = Rpc::Redeem;
         let _permit = self.shared.limiter.try_acquire(rpc)?;
-        let caller = Caller::of(&request);
+        let caller = Caller::of(&request, self.shared.trust_identity_header);
         let req = RedeemRequest::try_from(request.into_inner()).map_err(|e| self.fail(rpc, e))?;
         let shared = &self.shared;
-        let outcome =
-            shared
-                .approvals
-                .redeem_action(&req.review_id, &req.action, &req.context.binding());
+        // Bound to the policy in force: a review opened under another policy is revoked.
+        let binding = req
+            .context
+            .binding(shared.engine.load().guard().policy_hash());
+        let outcome = shared
+            .approvals
+            .redeem_action(&req.review_id, &req.action, &binding);
         let (reply, approver) = match outcome {
             Ok(redeemed) => (
                 pb::RedeemResponse {
@@ -514,6 +512,7 @@ fn audit_line<'a>(
         event,
         rpc: rpc.as_str(),
         identity: &caller.identity,
+        identity_verified: caller.verified,
         peer: caller.peer,
         goal_id,
         task_id,
@@ -567,15 +566,22 @@ impl GuardrailService {
                 ..audit_line("review", rpc, caller, None, decision, &policy_hash, started)
             });
         };
-        if !shared.approvers.is_empty() && !shared.approvers.contains(&caller.identity) {
+        let may_resolve = shared.approvers.is_empty()
+            || (caller.verified && shared.approvers.contains(&caller.identity));
+        if !may_resolve {
             audit("refused");
-            return Err(self.fail(
-                rpc,
-                Status::permission_denied(format!(
+            let why = if caller.verified {
+                format!(
                     "identity `{}` may not resolve reviews (--approver-identities)",
                     caller.identity
-                )),
-            ));
+                )
+            } else {
+                "no verified identity: resolving reviews needs a client certificate, or the \
+                 x-agent-identity header once behind a gateway that sets it \
+                 (--trust-identity-header)"
+                    .to_owned()
+            };
+            return Err(self.fail(rpc, Status::permission_denied(why)));
         }
         let outcome = match resolution.decision {
             Decision::Allow => shared
@@ -639,17 +645,5 @@ impl GuardrailService {
             timings: Some(pb::ScanTimings { scan_ns }),
             policy_hash,
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn truncates_at_char_boundaries() {
-        assert_eq!(truncate("abc", 10), "abc");
-        assert_eq!(truncate("ééé", 3), "é");
-        assert_eq!(truncate("ééé", 4), "éé");
     }
 }
