@@ -298,6 +298,7 @@ impl Guard {
             Err(e) => {
                 verdict.decision = Decision::Deny;
                 verdict.reasons.push(e.to_reason());
+                self.scrub_reasons(&mut verdict.reasons);
                 verdict.timings.parse_ns = inner.clock.delta_as_nanos(start, inner.clock.raw());
                 verdict.timings.total_ns = verdict.timings.parse_ns;
                 return verdict;
@@ -320,8 +321,31 @@ impl Guard {
         verdict
     }
 
-    /// Completes a verdict whose calls are screened: the review reason, the timings.
+    /// Replaces secrets in reason messages and pointers: they quote names from the output (a
+    /// tool, a key, a function), which the model may have made of a secret.
+    fn scrub_reasons(&self, reasons: &mut Reasons) {
+        let Some(check) = &self.inner.scanner else {
+            return;
+        };
+        for reason in reasons.iter_mut() {
+            if reason.code == ReasonCode::SecretInArgument {
+                continue;
+            }
+            if let Some(clean) = check.scrub(&reason.message) {
+                reason.message = clean;
+            }
+            if let Some(clean) = reason.pointer.as_deref().and_then(|p| check.scrub(p)) {
+                reason.pointer = Some(Cow::Owned(clean));
+            }
+        }
+    }
+
+    /// Completes a verdict whose calls are screened: scrubbed reasons, the review reason, the
+    /// timings.
     fn finish(&self, verdict: &mut ActionVerdict, parsed: u64) {
+        if !verdict.reasons.is_empty() {
+            self.scrub_reasons(&mut verdict.reasons);
+        }
         if verdict.decision == Decision::Review {
             verdict.reasons.push(Reason::new(
                 ReasonCode::ReviewRequired,
@@ -512,6 +536,45 @@ mod tests {
             "{t:?} against {outer_ns} ns around the call"
         );
         verdict
+    }
+
+    /// Reasons quote names from the output (a tool, a key, a function); a secret the model
+    /// put there is replaced, in the message and in the pointer.
+    #[test]
+    fn reasons_never_quote_a_secret() {
+        let guard = Guard::new(Policy::builtin()).unwrap();
+        let token = "ghp_q7Hn2xLw9Rk4Tz1Vb6Mc3Fd8Gs5Jp0Ya2Ue7";
+        let chat_call =
+            r#""id":"1","type":"function","function":{"name":"read_file","arguments":"{}"}"#;
+        let outputs = [
+            format!(r#"{{"tool":"{token}","args":{{}}}}"#),
+            format!(r#"{{"tool":"read_file","args":{{"path":"/workspace/a","{token}":1}}}}"#),
+            format!(r#"{{"role":"assistant","{token}":1,"tool_calls":[{{{chat_call}}}]}}"#),
+            format!(r#"{{"tool":"db_query","args":{{"sql":"SELECT {token}.pg_read_file(1)"}}}}"#),
+        ];
+        for output in outputs {
+            let verdict = guard.screen_action_with(
+                output.as_bytes(),
+                &ActionOptions {
+                    all_findings: true,
+                    ..ActionOptions::default()
+                },
+            );
+            assert_eq!(verdict.decision, Decision::Deny, "{output}");
+            for reason in &verdict.reasons {
+                let shown = format!("{} {:?}", reason.message, reason.pointer);
+                assert!(!shown.contains("q7Hn2xLw9Rk4"), "{output}: {shown}");
+            }
+            assert!(
+                verdict
+                    .reasons
+                    .iter()
+                    .any(|r| r.message.contains("[REDACTED:")
+                        || r.code == ReasonCode::SecretInArgument),
+                "{output}: {:?}",
+                verdict.reasons
+            );
+        }
     }
 
     #[test]

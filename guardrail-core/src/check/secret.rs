@@ -18,6 +18,9 @@ pub struct SecretHit {
     pub end: usize,
 }
 
+/// Most secrets [`SecretCheck::scrub`] replaces one by one in a text.
+pub const MAX_SCRUBBED: usize = 16;
+
 /// Finds secrets in argument text.
 pub trait SecretDetector: Send + Sync + std::fmt::Debug {
     /// The first secret in `text`, if any.
@@ -43,6 +46,25 @@ impl SecretCheck {
     /// [`SecretDetector::prepare`] of the detector.
     pub fn prepare(&self) {
         self.detector.prepare();
+    }
+
+    /// `text` with each secret the detector finds replaced by `[REDACTED:<rule>]`; `None` when
+    /// it finds none. Past [`MAX_SCRUBBED`] secrets the whole text is replaced.
+    pub fn scrub(&self, text: &str) -> Option<String> {
+        let mut hit = self.detector.find(text)?;
+        let mut out = text.to_owned();
+        for _ in 0..MAX_SCRUBBED {
+            let label = format!("[REDACTED:{}]", hit.rule);
+            match out.get(hit.start..hit.end) {
+                Some(_) => out.replace_range(hit.start..hit.end, &label),
+                None => break,
+            }
+            match self.detector.find(&out) {
+                None => return Some(out),
+                Some(next) => hit = next,
+            }
+        }
+        Some("[REDACTED: text holding secrets]".to_owned())
     }
 
     /// Refuses text that carries a secret.

@@ -10,7 +10,9 @@
 //!    that will run the text. Where `sqlparser`'s lexer and the database's are known to part
 //!    (a `$` before a byte above 127 in PostgreSQL, an operator running into `--`, MariaDB's
 //!    `/*M! */`, non-ASCII spaces, a backslash before a quote), the text is refused as
-//!    ambiguous rather than read one way ([`ReasonCode::SqlParseError`]).
+//!    ambiguous rather than read one way ([`ReasonCode::SqlParseError`]). `mysql` means a
+//!    server with MySQL's default string rules: a server whose `sql_mode` holds
+//!    `NO_BACKSLASH_ESCAPES` or `ANSI_QUOTES` reads quotes differently and is not supported.
 //! 3. It holds exactly one statement; empty statements (`;;`) are ignored
 //!    ([`ReasonCode::SqlStatementCount`]).
 //! 4. The statement is a query (`SELECT`, `VALUES`, `TABLE t`, `WITH ...`), `EXPLAIN` of a query
@@ -1374,8 +1376,13 @@ fn parse_error(error: ParserError, dialect: Dialect) -> SqlError {
 ///   opens a string that `sqlparser` never sees.
 /// - An operator that runs into `--` or `/*` (`>--`): PostgreSQL ends an operator before a
 ///   comment starts, `sqlparser` makes it part of the operator and reads on.
-/// - A comment that starts with `!` or `M!`: MySQL and MariaDB run what such a comment holds.
-/// - (PostgreSQL) A string whose backslash stands before a quote or at its end (`'x\'`): with
+/// - A comment that starts with `!` or `M!`: MySQL and MariaDB run what such a comment holds
+///   (and read `#` and `-- ` comments inside it, which may hide the `*/` where `sqlparser`
+///   ends it); in MySQL any `/*!`, which `sqlparser` would read as code.
+/// - `b"..."`: `sqlparser` reads a byte string without escapes, MySQL a name and a quoted
+///   string whose backslash escapes the closing quote.
+/// - (PostgreSQL) A string (`'...'`, `N'...'`) whose backslash stands before a quote or at its
+///   end (`'x\'`): with
 ///   `standard_conforming_strings` off, the backslash escapes the quote and the string goes
 ///   on. Such text can be written as an `E'...'` string.
 ///
@@ -1392,6 +1399,16 @@ fn lexical_check(sql: &str, dialect: Dialect) -> Result<(), SqlError> {
         return Err(ambiguous(
             position_of(sql, at),
             "whitespace other than space, tab or line break",
+        ));
+    }
+    // MySQL runs `/*! ... */`, and its lexer reads `#` and `-- ` comments inside, which may
+    // hide the `*/` where the parser ends it.
+    if dialect == Dialect::Mysql
+        && let Some(at) = sql.find("/*!")
+    {
+        return Err(ambiguous(
+            position_of(sql, at),
+            "a comment that MySQL or MariaDB runs (`/*!` or `/*M!`)",
         ));
     }
     let Ok(tokens) = Tokenizer::new(dialect.parser_dialect(), sql).tokenize_with_location() else {
@@ -1411,12 +1428,15 @@ fn lexical_check(sql: &str, dialect: Dialect) -> Result<(), SqlError> {
             Token::CustomBinaryOperator(op) if op.contains("--") || op.contains("/*") => {
                 "an operator that runs into a comment marker (`--` or `/*`)"
             }
+            Token::DoubleQuotedByteStringLiteral(_) => {
+                "`b\"...\"`, which MySQL reads as a name and a quoted string, not bytes"
+            }
             Token::Whitespace(Whitespace::MultiLineComment(c))
                 if c.starts_with('!') || c.starts_with("M!") || c.starts_with("m!") =>
             {
                 "a comment that MySQL or MariaDB runs (`/*!` or `/*M!`)"
             }
-            Token::SingleQuotedString(v)
+            Token::SingleQuotedString(v) | Token::NationalStringLiteral(v)
                 if postgres && (v.ends_with('\\') || v.contains("\\'")) =>
             {
                 "a backslash before a quote in a string (write an E'...' string)"
@@ -1805,9 +1825,10 @@ mod tests {
         assert_eq!(pg("SELECT 1; garbage"), Some(ReasonCode::SqlStatementCount));
         assert_eq!(pg("SELECT 1;;"), None);
         assert_eq!(pg("SELECT 1 -- ; DROP TABLE t"), None);
+        // Code to MySQL, and refused as such before the statements are counted.
         assert_eq!(
             code("SELECT 1 /*!50000 ; DROP TABLE t */", Dialect::Mysql),
-            Some(ReasonCode::SqlStatementCount)
+            Some(ReasonCode::SqlParseError)
         );
         // A comment to PostgreSQL, but one that MySQL would run: refused.
         assert_eq!(
@@ -2212,10 +2233,20 @@ mod tests {
             ambiguous("SELECT 1\x0b", dialect);
         }
         ambiguous("SELECT 1 /*! , sleep(10) */", Dialect::Postgresql);
-        // `/*!` is code to the MySQL parser, which checks what it holds.
-        assert_eq!(
-            code("SELECT 1 /*! , sleep(10) */", Dialect::Mysql),
-            Some(ReasonCode::SqlFunctionNotAllowed)
+        ambiguous("SELECT 1 /*! , sleep(10) */", Dialect::Mysql);
+        // MariaDB's `#` comment inside `/*!` hides the first `*/`: the second one ends it.
+        ambiguous(
+            "SELECT 1 /*! , 2 # */ , 'x\n INTO OUTFILE \"/tmp/o\" */ -- '",
+            Dialect::Mysql,
+        );
+        // MySQL: `b` is a column and `"\" , "` one string; sqlparser: bytes `\` and a string.
+        ambiguous(
+            "SELECT b\"\\\" , \" FROM (SELECT 1 b) q INTO OUTFILE '/tmp/o' -- \"",
+            Dialect::Mysql,
+        );
+        ambiguous(
+            "SELECT N'x\\', ' ; DELETE FROM t; -- '",
+            Dialect::Postgresql,
         );
         // What the two lexers read alike stays allowed.
         for sql in [
