@@ -417,6 +417,41 @@ async fn scan_output_redacts_secrets_whole_and_streamed() {
     server.stop().await;
 }
 
+/// A stream with more findings than one response may hold fails with `OUT_OF_RANGE` instead
+/// of growing without bound; the server keeps answering.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_past_the_finding_limit_fails() {
+    use guardrail_sidecar::serve::server::MAX_STREAM_FINDINGS;
+    let server = TestServer::start(quiet()).await;
+    let mut client = server.client().await;
+    let line = "ghp_q7Hn2xLw9Rk4Tz1Vb6Mc3Fd8Gs5Jp0Ya2Ue7\n";
+    let text = line.repeat(MAX_STREAM_FINDINGS + 1).into_bytes();
+    let chunks: Vec<proto::ScanOutputChunk> = text
+        .chunks(1 << 20)
+        .map(|c| proto::ScanOutputChunk {
+            data: c.to_vec(),
+            ..Default::default()
+        })
+        .collect();
+    let err = client
+        .scan_output_stream(tokio_stream::iter(chunks))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::OutOfRange, "{err:?}");
+    // Below the limit the same text is answered.
+    let fewer = line.repeat(1_000).into_bytes();
+    let ok = client
+        .scan_output_stream(tokio_stream::iter(vec![proto::ScanOutputChunk {
+            data: fewer,
+            ..Default::default()
+        }]))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(ok.findings.len(), 1_000);
+    server.stop().await;
+}
+
 fn redeem(call: &proto::ScreenedCall, goal: &str) -> proto::RedeemRequest {
     proto::RedeemRequest {
         review_id: call.review_id.clone(),

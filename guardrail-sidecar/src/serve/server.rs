@@ -87,6 +87,53 @@ fn redaction(shared: &Shared, options: ScanOptions) -> Redaction {
     }
 }
 
+/// Most findings one scan stream may report; past that it fails (`OUT_OF_RANGE`) rather than
+/// hold an unbounded list.
+pub const MAX_STREAM_FINDINGS: usize = 100_000;
+
+/// What a scan stream produced.
+#[derive(Debug, Default)]
+struct StreamScan {
+    findings: Vec<guardrail_core::scan::Finding>,
+    redacted: Vec<u8>,
+    scan_ns: u64,
+}
+
+/// Scans the chunks `rx` delivers until it closes (on the blocking pool).
+fn scan_stream(
+    scanner: &guardrail_core::scan::SecretScanner,
+    redaction: Redaction,
+    findings_only: bool,
+    mut rx: tokio::sync::mpsc::Receiver<Vec<u8>>,
+) -> Result<StreamScan, Status> {
+    let mut stream = StreamScanner::new(scanner, redaction);
+    if findings_only {
+        stream.findings_only();
+    }
+    let mut out = StreamScan::default();
+    let take = |o: guardrail_core::scan::StreamOutput, out: &mut StreamScan| {
+        out.findings.extend(o.findings);
+        out.redacted.extend_from_slice(&o.redacted);
+        if out.findings.len() > MAX_STREAM_FINDINGS {
+            return Err(Status::out_of_range(format!(
+                "the stream has more than {MAX_STREAM_FINDINGS} findings"
+            )));
+        }
+        Ok(())
+    };
+    while let Some(data) = rx.blocking_recv() {
+        let t = Instant::now();
+        let o = stream.push(&data);
+        out.scan_ns += u64::try_from(t.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        take(o, &mut out)?;
+    }
+    let t = Instant::now();
+    let o = stream.finish();
+    out.scan_ns += u64::try_from(t.elapsed().as_nanos()).unwrap_or(u64::MAX);
+    take(o, &mut out)?;
+    Ok(out)
+}
+
 /// Screens a request's output with the policy in force plus its host grants; fails only
 /// when a grant is refused.
 fn screen(engine: &Engine, req: &ActionRequest) -> Result<(ActionVerdict, Vec<String>), Status> {
@@ -326,16 +373,18 @@ impl pb::guardrail_server::Guardrail for GuardrailService {
             findings_only: false,
             pii: false,
         };
-        let mut scanner: Option<StreamScanner<'_>> = None;
-        let mut findings = Vec::new();
-        let mut redacted = Vec::new();
+        // The scan runs on the blocking pool, fed chunk by chunk (at most two waiting), so a
+        // large stream does not hold up the event loop's other connections.
+        let mut worker: Option<(
+            tokio::sync::mpsc::Sender<Vec<u8>>,
+            tokio::task::JoinHandle<Result<StreamScan, Status>>,
+        )> = None;
         let mut total = 0usize;
-        let mut scan_ns = 0u64;
         while let Some(chunk) = stream.message().await.map_err(|e| self.fail(rpc, e))? {
             let ScanChunk { data, header } =
                 ScanChunk::try_from(chunk).map_err(|e| self.fail(rpc, e))?;
             if let Some((c, o)) = header {
-                if scanner.is_some() {
+                if worker.is_some() {
                     return Err(self.fail(
                         rpc,
                         Status::invalid_argument(
@@ -346,8 +395,6 @@ impl pb::guardrail_server::Guardrail for GuardrailService {
                 context = c;
                 options = o;
             }
-            let s = scanner
-                .get_or_insert_with(|| StreamScanner::new(&secrets, redaction(&shared, options)));
             total = total.saturating_add(data.len());
             if total > max {
                 return Err(self.fail(
@@ -355,23 +402,35 @@ impl pb::guardrail_server::Guardrail for GuardrailService {
                     Status::out_of_range(format!("the stream is over its limit of {max} bytes")),
                 ));
             }
-            let t = Instant::now();
-            let out = s.push(&data);
-            scan_ns += u64::try_from(t.elapsed().as_nanos()).unwrap_or(u64::MAX);
-            findings.extend(out.findings);
-            if !options.findings_only {
-                redacted.extend_from_slice(&out.redacted);
+            let (tx, _) = worker.get_or_insert_with(|| {
+                let (tx, rx) = tokio::sync::mpsc::channel(2);
+                let scanner = secrets.clone();
+                let redaction = redaction(&shared, options);
+                let handle = tokio::task::spawn_blocking(move || {
+                    scan_stream(&scanner, redaction, options.findings_only, rx)
+                });
+                (tx, handle)
+            });
+            if tx.send(data).await.is_err() {
+                // The scan stopped early (too many findings): its error is the answer.
+                break;
             }
         }
-        if let Some(s) = scanner.as_mut() {
-            let t = Instant::now();
-            let out = s.finish();
-            scan_ns += u64::try_from(t.elapsed().as_nanos()).unwrap_or(u64::MAX);
-            findings.extend(out.findings);
-            if !options.findings_only {
-                redacted.extend_from_slice(&out.redacted);
+        let scanned = match worker {
+            None => Ok(StreamScan::default()),
+            Some((tx, handle)) => {
+                drop(tx);
+                handle.await.unwrap_or_else(|e| {
+                    tracing::error!(error = %e, "stream scan task failed");
+                    Err(Status::internal("stream scan failed"))
+                })
             }
-        }
+        };
+        let StreamScan {
+            findings,
+            redacted,
+            scan_ns,
+        } = scanned.map_err(|e| self.fail(rpc, e))?;
         let reply = self.finish_scan(
             rpc,
             started,
