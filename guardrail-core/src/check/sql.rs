@@ -1382,9 +1382,8 @@ fn parse_error(error: ParserError, dialect: Dialect) -> SqlError {
 /// - `b"..."`: `sqlparser` reads a byte string without escapes, MySQL a name and a quoted
 ///   string whose backslash escapes the closing quote.
 /// - (PostgreSQL) A string (`'...'`, `N'...'`) whose backslash stands before a quote or at its
-///   end (`'x\'`): with
-///   `standard_conforming_strings` off, the backslash escapes the quote and the string goes
-///   on. Such text can be written as an `E'...'` string.
+///   end (`'x\'`): with `standard_conforming_strings` off, the backslash escapes the quote and
+///   the string goes on. Such text can be written as an `E'...'` string.
 ///
 /// Tokenizer errors are left for the parser to report.
 fn lexical_check(sql: &str, dialect: Dialect) -> Result<(), SqlError> {
