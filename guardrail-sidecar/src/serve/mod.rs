@@ -292,6 +292,16 @@ pub async fn serve(
     metrics_listener: Option<TcpListener>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<()> {
+    if !config.approver_identities.is_empty()
+        && config.tls.client_ca.is_none()
+        && !config.trust_identity_header
+    {
+        bail!(
+            "--approver-identities needs a verified caller identity: --tls-client-ca (the client \
+             certificate names the caller) or --trust-identity-header (a gateway sets \
+             x-agent-identity); any client can send that header itself"
+        );
+    }
     let metrics = Arc::new(Metrics::new());
     let load_config = config.config.clone();
     let grantable = config.grantable_hosts.clone();
@@ -303,16 +313,6 @@ pub async fn serve(
     let (audit, audit_writer) = AuditSink::start(&config.audit, metrics.clone())
         .with_context(|| format!("cannot open the audit log {:?}", config.audit))?;
     let tls = config.tls.server_config()?;
-    if !config.approver_identities.is_empty()
-        && config.tls.client_ca.is_none()
-        && !config.trust_identity_header
-    {
-        bail!(
-            "--approver-identities needs a verified caller identity: --tls-client-ca (the client \
-             certificate names the caller) or --trust-identity-header (a gateway sets \
-             x-agent-identity); any client can send that header itself"
-        );
-    }
     if config.approver_identities.is_empty() {
         tracing::warn!(
             "no --approver-identities: any caller may approve a review, the agent that made the call included"
