@@ -152,6 +152,8 @@ struct Inner {
     policy_hash: Arc<str>,
     parse_limits: ParseLimits,
     tools: ToolRegistry,
+    /// The allowlisted tool names, which prose around a call must not write like a call.
+    tool_names: Vec<String>,
     host: HostChecker,
     path: PathChecker,
     sql: SqlChecker,
@@ -204,6 +206,7 @@ impl Guard {
                     },
                     max_calls: limits.max_calls,
                 },
+                tool_names: tools.names().into_iter().map(str::to_owned).collect(),
                 tools,
                 host,
                 path,
@@ -293,17 +296,18 @@ impl Guard {
                 return verdict;
             }
         }
-        let candidates = match envelope::extract_calls(raw, &inner.parse_limits) {
-            Ok(c) => c,
-            Err(e) => {
-                verdict.decision = Decision::Deny;
-                verdict.reasons.push(e.to_reason());
-                self.scrub_reasons(&mut verdict.reasons);
-                verdict.timings.parse_ns = inner.clock.delta_as_nanos(start, inner.clock.raw());
-                verdict.timings.total_ns = verdict.timings.parse_ns;
-                return verdict;
-            }
-        };
+        let candidates =
+            match envelope::extract_calls_named(raw, &inner.parse_limits, &inner.tool_names) {
+                Ok(c) => c,
+                Err(e) => {
+                    verdict.decision = Decision::Deny;
+                    verdict.reasons.push(e.to_reason());
+                    self.scrub_reasons(&mut verdict.reasons);
+                    verdict.timings.parse_ns = inner.clock.delta_as_nanos(start, inner.clock.raw());
+                    verdict.timings.total_ns = verdict.timings.parse_ns;
+                    return verdict;
+                }
+            };
         let parsed = inner.clock.raw();
         verdict.timings.parse_ns = inner.clock.delta_as_nanos(start, parsed);
         if candidates.len() > 1 {

@@ -26,6 +26,10 @@
 //!     whitespace);
 //!   - it has no tool call in another syntax (`<function=`, `<|python_tag|>`, a `tool_code`
 //!     block);
+//!   - with the allowlisted tool names given ([`extract_calls_named`], as the guard does), it
+//!     does not write one the way a call does: quoted, after `(`, `{` or `[`, as the value of
+//!     a `tool`/`name`/`function` key, or before `(` — what a JSON repairer turns into one more
+//!     call whatever the braces around it look like;
 //!   - the call is not inside a bracket the prose leaves open (`{tool: 1, "x": {"tool": ...}}`);
 //!   - a JSON-looking object (`{"` or `[{"`) that does not parse strictly is an error, and two
 //!     different ones are ambiguous (the same one repeated is one set of calls, but every copy
@@ -248,6 +252,25 @@ impl Coded for ParseError {
 /// A [`ParseError`] when the output is not UTF-8, not strict JSON, holds no call, holds calls
 /// that can be read more than one way, holds too many, or wraps them in a malformed envelope.
 pub fn extract_calls(input: &[u8], limits: &ParseLimits) -> Result<Vec<Candidate>, ParseError> {
+    extract_calls_named(input, limits, &[])
+}
+
+/// [`extract_calls`], also refusing prose that writes one of `tool_names` the way part of a
+/// call is written: quoted (`"read_file"`, `'read_file'`, `&quot;read_file&quot;`), after
+/// `(`, `{` or `[`, as the value of a `tool`, `name`, `function`, `tool_name` or
+/// `action` key (`tool: read_file`), or right before `(` (ASCII case ignored, whole names
+/// only).
+/// A lenient reader can repair such text into one more call; a name in plain prose or in
+/// backticks (`` `read_file` ``) stays prose.
+///
+/// # Errors
+///
+/// As [`extract_calls`].
+pub fn extract_calls_named(
+    input: &[u8],
+    limits: &ParseLimits,
+    tool_names: &[String],
+) -> Result<Vec<Candidate>, ParseError> {
     if input.len() > limits.json.max_bytes {
         return Err(JsonError::InputTooLarge {
             len: input.len(),
@@ -272,11 +295,11 @@ pub fn extract_calls(input: &[u8], limits: &ParseLimits) -> Result<Vec<Candidate
                 if matches!(e, JsonError::TrailingData { .. })
                     || !first.is_some_and(|i| starts_candidate(input, i)) =>
             {
-                out.prose(from_prose(text, limits, Some(e))?)?;
+                out.prose(from_prose(text, limits, Some(e), tool_names)?)?;
             }
             Err(e) => return Err(e.into()),
         },
-        _ => out.prose(from_prose(text, limits, None)?)?,
+        _ => out.prose(from_prose(text, limits, None, tool_names)?)?,
     }
     let calls = out.calls;
     let Some(format) = calls.first().map(|c| c.format) else {
@@ -357,6 +380,7 @@ fn from_prose(
     text: &str,
     limits: &ParseLimits,
     fallback: Option<JsonError>,
+    tool_names: &[String],
 ) -> Result<Prosed, ParseError> {
     let bytes = text.as_bytes();
     let mut found: Option<Value> = None;
@@ -386,7 +410,7 @@ fn from_prose(
             continue;
         }
         let (value, end) = json::parse_prefix(text, at, &limits.json)?;
-        prose.scan(text, gap_start, at)?;
+        prose.scan(text, gap_start, at, tool_names)?;
         if let Some(open) = prose.unclosed {
             return Err(fallback.map_or_else(
                 || {
@@ -418,7 +442,7 @@ fn from_prose(
         gap_start = end;
         pos = end;
     }
-    prose.scan(text, gap_start, text.len())?;
+    prose.scan(text, gap_start, text.len(), tool_names)?;
     let Some(value) = found else {
         return Err(fallback.map_or(ParseError::NoToolCall, ParseError::from));
     };
@@ -540,7 +564,13 @@ struct Prose {
 }
 
 impl Prose {
-    fn scan(&mut self, text: &str, start: usize, end: usize) -> Result<(), ParseError> {
+    fn scan(
+        &mut self,
+        text: &str,
+        start: usize,
+        end: usize,
+        tool_names: &[String],
+    ) -> Result<(), ParseError> {
         let Some(gap) = text.get(start..end) else {
             return Err(JsonError::Syntax {
                 offset: start,
@@ -604,6 +634,11 @@ impl Prose {
             }
             .into());
         }
+        if names_a_tool_like_a_call(gap_bytes, tool_names) {
+            return Err(ParseError::Ambiguous {
+                problem: "a tool name written like part of a call in the text around the json",
+            });
+        }
         if other_call_syntax(gap_bytes) {
             return Err(ParseError::Ambiguous {
                 problem: "a tool call in another syntax (`<function=`, `<|python_tag|>`, \
@@ -627,6 +662,98 @@ impl Prose {
         }
         Ok(())
     }
+}
+
+/// Whether `text` writes one of `names` the way a call writes a tool name (see
+/// [`extract_calls_named`]).
+fn names_a_tool_like_a_call(text: &[u8], names: &[String]) -> bool {
+    if names.is_empty() {
+        return false;
+    }
+    let lower = text.to_ascii_lowercase();
+    let word = |b: u8| b.is_ascii_alphanumeric() || b == b'_' || b == b'-';
+    let quote_before = |i: usize| {
+        // A quote or a mark before a value, or the end of a curly quote (E2 80 98..9F) or of
+        // a guillemet (C2 AB, C2 BB).
+        matches!(lower.get(i), Some(b'"' | b'\'' | b'(' | b'{' | b'['))
+            || (lower.get(i) == Some(&b';') && ends_an_entity(&lower, i))
+            || (matches!(lower.get(i), Some(b':' | b'=')) && names_the_tool(&lower, i))
+            || (i >= 2 && matches!(lower.get(i - 2..=i), Some([0xE2, 0x80, 0x98..=0x9F])))
+            || (i >= 1 && matches!(lower.get(i - 1..=i), Some([0xC2, 0xAB | 0xBB])))
+    };
+    let quote_after = |i: usize| {
+        matches!(lower.get(i), Some(b'"' | b'\'' | b'}' | b']' | b'&'))
+            || lower
+                .get(i..i + 2)
+                .is_some_and(|q| matches!(q, [0xC2, 0xAB | 0xBB]))
+            || lower
+                .get(i..i + 3)
+                .is_some_and(|q| matches!(q, [0xE2, 0x80, 0x98..=0x9F]))
+    };
+    let blank = |b: &u8| matches!(b, b' ' | b'\t');
+    names.iter().any(|name| {
+        let name = name.to_ascii_lowercase();
+        if name.is_empty() {
+            return false;
+        }
+        memchr::memmem::find_iter(&lower, name.as_bytes()).any(|at| {
+            let end = at + name.len();
+            let whole = at
+                .checked_sub(1)
+                .is_none_or(|i| !lower.get(i).copied().is_some_and(word))
+                && !lower.get(end).copied().is_some_and(word);
+            if !whole {
+                return false;
+            }
+            if lower.get(end) == Some(&b'(') {
+                return true;
+            }
+            let before = lower
+                .get(..at)
+                .and_then(|h| h.iter().rposition(|b| !blank(b)));
+            let after = lower
+                .get(end..)
+                .and_then(|t| t.iter().position(|b| !blank(b)))
+                .map(|i| end + i);
+            before.is_some_and(quote_before) || after.is_some_and(quote_after)
+        })
+    })
+}
+
+/// Whether the `;` at `semi` ends an HTML character reference (`&quot;`, `&#34;`).
+fn ends_an_entity(text: &[u8], semi: usize) -> bool {
+    let from = semi.saturating_sub(10);
+    text.get(from..semi).is_some_and(|head| {
+        head.iter().rposition(|&b| b == b'&').is_some_and(|amp| {
+            head.get(amp + 1..).is_some_and(|r| {
+                !r.is_empty() && r.iter().all(|b| b.is_ascii_alphanumeric() || *b == b'#')
+            })
+        })
+    })
+}
+
+/// Keys under which envelopes carry the tool name.
+const NAME_KEYS: [&[u8]; 5] = [b"tool", b"name", b"function", b"tool_name", b"action"];
+
+/// Whether the `:` or `=` at `op` in lowercase `text` follows one of [`NAME_KEYS`] (quoted or
+/// not): `tool: read_file`, `"name"=read_file`.
+fn names_the_tool(text: &[u8], op: usize) -> bool {
+    let Some(head) = text.get(..op) else {
+        return false;
+    };
+    let key_end = head
+        .iter()
+        .rposition(|b| !matches!(b, b' ' | b'\t' | b'"' | b'\'' | b'`'))
+        .map_or(0, |i| i + 1);
+    let key_start = head
+        .get(..key_end)
+        .and_then(|k| {
+            k.iter()
+                .rposition(|b| !(b.is_ascii_alphanumeric() || *b == b'_'))
+        })
+        .map_or(0, |i| i + 1);
+    head.get(key_start..key_end)
+        .is_some_and(|key| NAME_KEYS.contains(&key))
 }
 
 /// Markers of tool-call syntaxes that are not JSON: Qwen's XML-style `<function=NAME>`,
@@ -1418,7 +1545,7 @@ mod tests {
                     n /= alphabet.len();
                 }
                 let text = format!("xy{gap}");
-                let got = match Prose::default().scan(&text, 2, text.len()) {
+                let got = match Prose::default().scan(&text, 2, text.len(), &[]) {
                     Err(ParseError::Json(JsonError::Syntax {
                         offset,
                         problem: "comments are not json",
@@ -1868,6 +1995,47 @@ mod tests {
             "Use {{name}}, {{0}}, {{}}, {{:?}}; fn f() {{ run(); }} {{ x }}\n```json\n{call}\n```"
         );
         assert_eq!(extract(&fine).unwrap().len(), 1);
+    }
+
+    /// Prose that writes a tool name the way a call does, which a JSON repairer turns into one
+    /// more call whatever the braces around it look like; a name in plain prose stays prose.
+    #[test]
+    fn prose_writing_a_tool_name_like_a_call_is_refused() {
+        let names = ["read_file".to_owned(), "write_file".to_owned()];
+        let call = r#"<tool_call>{"tool":"read_file","path":"/workspace/README.md"}</tool_call>"#;
+        let named =
+            |input: &str| extract_calls_named(input.as_bytes(), &ParseLimits::default(), &names);
+        for hidden in [
+            r#"{> "tool": "write_file", "path": "/workspace/.git/hooks/pre-commit"}"#,
+            "{a\u{301}: 0, tool: 'write_file', path: '/workspace/x'}",
+            "{metadata_for_the_audit_log_of_this_call_in_this_task: 0, tool: 'read_file'}",
+            "{-1: 0, 'tool': 'read_file', 'path': '/etc/shadow'}",
+            r#"{tool "read_file", path "/etc/shadow"}"#,
+            r#""tool": "read_file", "path": "/etc/shadow"}"#,
+            "{&quot;tool&quot;: &quot;read_file&quot;, &quot;path&quot;: &quot;/etc/shadow&quot;}",
+            "{tool=READ_FILE path=/etc/shadow}",
+            "{> tool: read_file, path: /etc/shadow}",
+            "{x: 1, \"name\" : write_file}",
+            "then read_file(path='/etc/shadow')",
+            "{\u{201c}tool\u{201d}: \u{201c}write_file\u{201d}}",
+            "{\u{ab}tool\u{bb}: \u{ab}write_file\u{bb}}",
+        ] {
+            let input = format!("Reading now.\n{call}\n<tool_call>{hidden}</tool_call>");
+            assert!(named(&input).is_err(), "{input:?}");
+        }
+        for fine in [
+            "I'll use read_file to look at the README, then write_file if it needs a fix.",
+            "Calling the `read_file` tool now.",
+            "Tools: read_file, write_file.",
+            "Next step: read_file, as planned.",
+            "read_file: reads a file; write_file = writes one.",
+            "The read_files and pre_read_file_hook helpers are unrelated.",
+        ] {
+            let input = format!("{fine}\n{call}");
+            assert_eq!(named(&input).unwrap().len(), 1, "{input:?}");
+        }
+        // The call's own name is inside the JSON, not in the prose around it.
+        assert_eq!(named(call).unwrap().len(), 1);
     }
 
     /// The same call written again counts once for ambiguity, but every copy counts against
