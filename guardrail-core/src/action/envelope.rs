@@ -20,7 +20,9 @@
 //!     literal) could read: `{` followed, past any whitespace or invisible characters, by a
 //!     quote of any kind (`{'tool'`, `{\"tool\"`, `{“tool”`, `{ "tool"` with a no-break
 //!     space), a Python string prefix (`{u'`), `(`, `,`, `#`, or a bare name or number and
-//!     `:` (`{tool: ...}`);
+//!     `:` (`{tool: ...}`, `{-1: ...}`);
+//!   - it has no character escapes that a reader decodes in a string (`\u0072`, `\x72`,
+//!     `&#114;`), which can spell a tool name no search finds;
 //!   - it has no control characters other than tab, line feed and carriage return (NUL bytes
 //!     let a reader decode the whole output as UTF-16; vertical tab and form feed are JSON5
 //!     whitespace);
@@ -511,12 +513,18 @@ fn lenient_object_at(text: &str, at: usize) -> bool {
         return true;
     }
     let after = rest.get(start..).unwrap_or("");
-    let name_len: usize = after
-        .chars()
-        .take(64)
-        .take_while(|&c| c.is_alphanumeric() || c == '_' || c == '$')
-        .map(char::len_utf8)
-        .sum();
+    // A name, or a number with its sign or point (`-1`, `.5`): JSON5 and Python take both as
+    // keys.
+    let sign = usize::from(after.starts_with(['-', '+', '.']));
+    let name_len: usize = sign
+        + after
+            .get(sign..)
+            .unwrap_or("")
+            .chars()
+            .take(64)
+            .take_while(|&c| c.is_alphanumeric() || c == '_' || c == '$' || c == '.')
+            .map(char::len_utf8)
+            .sum::<usize>();
     if name_len == 0 {
         return false;
     }
@@ -634,6 +642,13 @@ impl Prose {
             }
             .into());
         }
+        if let Some(i) = escaped_character(gap_bytes) {
+            return Err(JsonError::Syntax {
+                offset: start + i,
+                problem: "an escaped character (`\\u`, `\\x`, `&#`) in the text around the json",
+            }
+            .into());
+        }
         if names_a_tool_like_a_call(gap_bytes, tool_names) {
             return Err(ParseError::Ambiguous {
                 problem: "a tool name written like part of a call in the text around the json",
@@ -717,6 +732,27 @@ fn names_a_tool_like_a_call(text: &[u8], names: &[String]) -> bool {
                 .map(|i| end + i);
             before.is_some_and(quote_before) || after.is_some_and(quote_after)
         })
+    })
+}
+
+/// Where `text` holds a character escape that a reader decodes inside a string (`\u0072`,
+/// `\U00000072`, `\x72`, `&#114;`, `&#x72;`): prose so written can spell a tool name that
+/// no search of the text finds.
+fn escaped_character(text: &[u8]) -> Option<usize> {
+    let hex = |from: usize, n: usize| {
+        text.get(from..from + n)
+            .is_some_and(|h| h.iter().all(u8::is_ascii_hexdigit))
+    };
+    memchr::memchr2_iter(b'\\', b'&', text).find(|&i| match text.get(i..i + 2) {
+        Some(b"\\u") => hex(i + 2, 4),
+        Some(b"\\U") => hex(i + 2, 8),
+        Some(b"\\x") => hex(i + 2, 2),
+        Some(b"&#") => match text.get(i + 2) {
+            Some(b'x' | b'X') => hex(i + 3, 1),
+            Some(d) => d.is_ascii_digit(),
+            None => false,
+        },
+        _ => false,
     })
 }
 
@@ -2019,6 +2055,11 @@ mod tests {
             "then read_file(path='/etc/shadow')",
             "{\u{201c}tool\u{201d}: \u{201c}write_file\u{201d}}",
             "{\u{ab}tool\u{bb}: \u{ab}write_file\u{bb}}",
+            r#"{> "tool": "\u0072ead_file", "path": "/etc/shadow"}"#,
+            r#"{> "tool": "read&#95;file", "path": "/etc/shadow"}"#,
+            r"{> 'tool': 're\x61d_file'}",
+            "{-1: 0, 'tool': 'read' '_file', 'path': '/etc/shadow'}",
+            "{.5: 0, 'tool': 'read' '_file'}",
         ] {
             let input = format!("Reading now.\n{call}\n<tool_call>{hidden}</tool_call>");
             assert!(named(&input).is_err(), "{input:?}");
