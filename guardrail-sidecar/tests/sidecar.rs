@@ -1771,6 +1771,22 @@ async fn tls_client(
     Ok(GuardrailClient::new(channel))
 }
 
+/// Waits until the port accepts connections, then speaks TLS to it.
+async fn tls_client_when_up(
+    addr: SocketAddr,
+    pki: &TestPki,
+    cert: ClientCert,
+) -> GuardrailClient<Channel> {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        match tls_client(addr, pki, cert).await {
+            Ok(c) => return c,
+            Err(e) if Instant::now() > deadline => panic!("no TLS connection: {e:?}"),
+            Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
+        }
+    }
+}
+
 /// TLS and mutual TLS on a real socket: a verified client gets verdicts, plaintext and (with a
 /// client CA) a client without a certificate get nothing.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1790,15 +1806,7 @@ async fn tls_and_mutual_tls_on_a_real_socket() {
             ..quiet()
         })
         .await;
-        // Wait until the port accepts connections, then speak TLS to it.
-        let deadline = Instant::now() + Duration::from_secs(20);
-        let mut client = loop {
-            match tls_client(server.addr, &pki, ClientCert::Dispatcher).await {
-                Ok(c) => break c,
-                Err(e) if Instant::now() > deadline => panic!("no TLS connection: {e:?}"),
-                Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
-            }
-        };
+        let mut client = tls_client_when_up(server.addr, &pki, ClientCert::Dispatcher).await;
         let verdict = client
             .screen_action(action(raw.as_bytes()))
             .await
@@ -1854,14 +1862,7 @@ async fn with_mutual_tls_the_certificate_names_the_approver() {
         ..quiet()
     })
     .await;
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let mut dispatcher = loop {
-        match tls_client(server.addr, &pki, ClientCert::Dispatcher).await {
-            Ok(c) => break c,
-            Err(e) if Instant::now() > deadline => panic!("no TLS connection: {e:?}"),
-            Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
-        }
-    };
+    let mut dispatcher = tls_client_when_up(server.addr, &pki, ClientCert::Dispatcher).await;
     let v = dispatcher
         .screen_action(action(WRITE))
         .await
