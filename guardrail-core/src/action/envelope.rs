@@ -649,7 +649,7 @@ impl Prose {
             }
             .into());
         }
-        if names_a_tool_like_a_call(gap_bytes, tool_names) {
+        if names_a_tool_like_a_call(gap, tool_names) {
             return Err(ParseError::Ambiguous {
                 problem: "a tool name written like part of a call in the text around the json",
             });
@@ -681,56 +681,45 @@ impl Prose {
 
 /// Whether `text` writes one of `names` the way a call writes a tool name (see
 /// [`extract_calls_named`]).
-fn names_a_tool_like_a_call(text: &[u8], names: &[String]) -> bool {
+fn names_a_tool_like_a_call(text: &str, names: &[String]) -> bool {
     if names.is_empty() {
         return false;
     }
     let lower = text.to_ascii_lowercase();
+    let bytes = lower.as_bytes();
     let word = |b: u8| b.is_ascii_alphanumeric() || b == b'_' || b == b'-';
-    let quote_before = |i: usize| {
-        // A quote or a mark before a value, or the end of a curly quote (E2 80 98..9F) or of
-        // a guillemet (C2 AB, C2 BB).
-        matches!(lower.get(i), Some(b'"' | b'\'' | b'(' | b'{' | b'['))
-            || (lower.get(i) == Some(&b';') && ends_an_entity(&lower, i))
-            || (matches!(lower.get(i), Some(b':' | b'=')) && names_the_tool(&lower, i))
-            || (i >= 2 && matches!(lower.get(i - 2..=i), Some([0xE2, 0x80, 0x98..=0x9F])))
-            || (i >= 1 && matches!(lower.get(i - 1..=i), Some([0xC2, 0xAB | 0xBB])))
-    };
-    let quote_after = |i: usize| {
-        matches!(lower.get(i), Some(b'"' | b'\'' | b'}' | b']' | b'&'))
-            || lower
-                .get(i..i + 2)
-                .is_some_and(|q| matches!(q, [0xC2, 0xAB | 0xBB]))
-            || lower
-                .get(i..i + 3)
-                .is_some_and(|q| matches!(q, [0xE2, 0x80, 0x98..=0x9F]))
-    };
-    let blank = |b: &u8| matches!(b, b' ' | b'\t');
+    // A quote of any kind but the backtick (markdown code), which a reader takes for a string.
+    let quote = |c: char| c != '`' && is_quote_like(c);
+    let blank = |c: char| matches!(c, ' ' | '\t');
     names.iter().any(|name| {
         let name = name.to_ascii_lowercase();
         if name.is_empty() {
             return false;
         }
-        memchr::memmem::find_iter(&lower, name.as_bytes()).any(|at| {
+        memchr::memmem::find_iter(bytes, name.as_bytes()).any(|at| {
             let end = at + name.len();
             let whole = at
                 .checked_sub(1)
-                .is_none_or(|i| !lower.get(i).copied().is_some_and(word))
-                && !lower.get(end).copied().is_some_and(word);
+                .is_none_or(|i| !bytes.get(i).copied().is_some_and(word))
+                && !bytes.get(end).copied().is_some_and(word);
             if !whole {
                 return false;
             }
-            if lower.get(end) == Some(&b'(') {
+            if bytes.get(end) == Some(&b'(') {
                 return true;
             }
             let before = lower
                 .get(..at)
-                .and_then(|h| h.iter().rposition(|b| !blank(b)));
+                .and_then(|h| h.char_indices().rev().find(|&(_, c)| !blank(c)));
             let after = lower
                 .get(end..)
-                .and_then(|t| t.iter().position(|b| !blank(b)))
-                .map(|i| end + i);
-            before.is_some_and(quote_before) || after.is_some_and(quote_after)
+                .and_then(|t| t.chars().find(|&c| !blank(c)));
+            before.is_some_and(|(i, c)| {
+                quote(c)
+                    || matches!(c, '(' | '{' | '[')
+                    || (c == ';' && ends_an_entity(bytes, i))
+                    || (matches!(c, ':' | '=') && names_the_tool(bytes, i))
+            }) || after.is_some_and(|c| quote(c) || matches!(c, '}' | ']' | '&'))
         })
     })
 }

@@ -39,6 +39,18 @@ pub fn of_certificate(der: &[u8]) -> Option<String> {
         .map(str::to_owned)
 }
 
+/// At most `max` bytes of `s`, cut at a character boundary.
+fn truncate(s: &str, max: usize) -> &str {
+    if s.len() <= max {
+        return s;
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    s.get(..end).unwrap_or("")
+}
+
 /// A caller's identity as the service sees it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Identity {
@@ -68,12 +80,8 @@ impl Identity {
             },
         };
         if name.len() > MAX_IDENTITY_BYTES {
-            let mut end = MAX_IDENTITY_BYTES;
-            while !name.is_char_boundary(end) {
-                end -= 1;
-            }
             return Identity {
-                name: name.get(..end).unwrap_or("").to_owned(),
+                name: truncate(&name, MAX_IDENTITY_BYTES).to_owned(),
                 verified: false,
             };
         }
@@ -96,6 +104,13 @@ mod tests {
             .push(rcgen::DnType::CommonName, cn);
         let key = rcgen::KeyPair::generate().unwrap();
         params.self_signed(&key).unwrap().der().to_vec()
+    }
+
+    #[test]
+    fn truncates_at_char_boundaries() {
+        assert_eq!(truncate("abc", 10), "abc");
+        assert_eq!(truncate("ééé", 3), "é");
+        assert_eq!(truncate("ééé", 4), "éé");
     }
 
     #[test]
